@@ -1,0 +1,30 @@
+# landcover-transfer: the study's transfer-learning workflow for Sentinel-2 land-cover images.
+# Stages have their own target rules (all_data, all_classical, all_finetune, all_ensemble, all_tables);
+# `snakemake -j4` runs them all with config/config.yaml.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/classical.smk"
+include: "rules/finetune.smk"
+include: "rules/ensemble.smk"
+include: "rules/aggregate.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.all_classical.input,
+        rules.all_finetune.input,
+        rules.all_ensemble.input,
+        rules.all_tables.input,

@@ -1,0 +1,75 @@
+rule extract_features:
+    input:
+        dataset=get_dataset(),
+        weights=get_weights_input,
+    output:
+        "results/features/features.npz",
+    params:
+        arch=config["architectures"][config["features"]["architecture"]],
+        features=config["features"],
+        data=config["data"],
+        weights=get_weights_param,
+    threads: resource("features", "threads", 4)
+    resources:
+        mem_mb=scaled("features", "mem_mb", 16000),
+        runtime=scaled("features", "runtime", 120),
+    log:
+        "logs/classical/extract_features.log",
+    benchmark:
+        "benchmarks/classical/extract_features.tsv"
+    conda:
+        "../envs/tensorflow.yaml"
+    script:
+        "../scripts/extract_features.py"
+
+
+rule train_classical:
+    input:
+        features="results/features/features.npz",
+        splits="results/data/splits.npz",
+    output:
+        metrics="results/classical/{model}/metrics.json",
+        report="results/classical/{model}/report.csv",
+        confusion=report(
+            "results/classical/{model}/confusion.png",
+            category="Classical",
+            subcategory="{model}",
+            caption="../report/confusion.rst",
+            labels={"model": "{model}", "figure": "confusion matrix"},
+        ),
+        proba_selection="results/classical/{model}/proba_selection.npy",
+        proba_evaluation="results/classical/{model}/proba_evaluation.npy",
+    params:
+        model=lambda wc: config["classical"]["models"][wc.model],
+    threads: resource("classical", "threads", 4)
+    resources:
+        mem_mb=scaled("classical", "mem_mb", 16000),
+        runtime=scaled("classical", "runtime", 240),
+    log:
+        "logs/classical/{model}.log",
+    benchmark:
+        "benchmarks/classical/{model}.tsv"
+    conda:
+        "../envs/sklearn.yaml"
+    script:
+        "../scripts/train_classical.py"
+
+
+rule classical_table:
+    input:
+        expand("results/classical/{model}/metrics.json", model=CLASSICAL),
+    output:
+        csv=report("results/tables/classical.csv", category="Classical", labels={"table": "Table 4"},
+                   caption="../report/classical_table.rst"),
+        md="results/tables/classical.md",
+    log:
+        "logs/tables/classical_table.log",
+    conda:
+        "../envs/plotting.yaml"
+    script:
+        "../scripts/classical_table.py"
+
+
+rule all_classical:
+    input:
+        rules.classical_table.output,

@@ -1,0 +1,116 @@
+import re
+import os
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+# Rule scripts import the library from src/; exported so local, conda and SLURM jobs all see it.
+SRC = str(Path(workflow.basedir) / "src")
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
+sys.path.insert(0, SRC)
+
+from landcover_transfer.config import check_references, uses_stand_in_pretraining, variant_ids, weights_for
+from landcover_transfer.errors import ConfigError
+
+validate(config, "../config/schema.yaml")
+try:
+    check_references(config)
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
+
+
+localrules:
+    make_splits,
+    classical_table,
+    finetune_table,
+    ensemble,
+    ensemble_table,
+    leaderboard,
+    plots,
+
+
+GRID = config["finetune"]
+ARCHS = GRID["architectures"]
+STRATEGIES = GRID["strategies"]
+AUGMENTATIONS = GRID["augmentations"]
+CLASSICAL = list(config["classical"]["models"])
+ENSEMBLE_METHODS = config["ensemble"]["methods"]
+
+
+def _alternatives(names):
+    return "|".join(map(re.escape, names))
+
+
+wildcard_constraints:
+    arch=_alternatives(config["architectures"]),
+    strategy=_alternatives(STRATEGIES),
+    aug=_alternatives(AUGMENTATIONS),
+    model=_alternatives(CLASSICAL),
+    method=_alternatives(ENSEMBLE_METHODS),
+
+
+def get_dataset():
+    """The HDF5 file every job reads: the user's file, or the one a data rule builds."""
+    source = config["data"]["source"]
+    if source == "eurosat":
+        return "results/data/earth_data.h5"
+    if source == "synthetic":
+        return "results/data/synthetic.h5"
+    path = config["data"]["file"]
+    if not Path(path).exists():
+        raise WorkflowError(
+            f"Dataset '{path}' not found (config data.source: file). Put the study's earth_data.h5 there, "
+            f"or set data.file to its path; or build it from the EuroSAT RGB release with "
+            f"--config data.source=eurosat (archive at data/EuroSAT.zip, see README); "
+            f"or run the demo on synthetic data: make demo."
+        )
+    return path
+
+
+def get_weights_input(wildcards):
+    """The stand-in pre-trained weights when weights are null (random_weights_policy: pretrain)."""
+    arch = getattr(wildcards, "arch", None) or config["features"]["architecture"]
+    if uses_stand_in_pretraining(config, arch):
+        return f"results/pretrained/{arch}.weights.h5"
+    return []
+
+
+def get_weights_param(wildcards, input):
+    """What Keras gets as `weights=`: imagenet, None, the stand-in file, or a pre-staged file."""
+    if input.get("weights"):
+        return input.weights
+    return weights_for(config, getattr(wildcards, "arch", None) or config["features"]["architecture"])
+
+
+def variant_dir(arch="{arch}", strategy="{strategy}", aug="{aug}"):
+    return f"results/finetune/{arch}/{strategy}/{aug}"
+
+
+def get_variant_metrics():
+    return [f"results/finetune/{v}/metrics.json" for v in variant_ids(config)]
+
+
+def get_ensemble_inputs(wildcards):
+    """Every variant's metrics and probabilities: members are chosen by selection accuracy inside the job."""
+    variants = variant_ids(config)
+    files = {
+        "metrics": [f"results/finetune/{v}/metrics.json" for v in variants],
+        "selection": [f"results/finetune/{v}/proba_selection.npy" for v in variants],
+        "evaluation": [f"results/finetune/{v}/proba_evaluation.npy" for v in variants],
+        "splits": "results/data/splits.npz",
+    }
+    extra = config["ensemble"]["include_classical"]
+    files["classical_metrics"] = [f"results/classical/{m}/metrics.json" for m in extra]
+    return files
+
+
+def resource(rule_name, key, default):
+    return config["resources"].get(rule_name, {}).get(key, default)
+
+
+def scaled(rule_name, key, default):
+    """Memory and runtime grow with each retry (`--retries`): the first failure is often the limit itself."""
+    base = resource(rule_name, key, default)
+    return lambda wildcards, attempt: base * attempt

@@ -1,0 +1,78 @@
+rule synthetic_dataset:
+    output:
+        "results/data/synthetic.h5",
+    params:
+        synthetic=config["data"]["synthetic"],
+        class_names=config["data"]["class_names"],
+    log:
+        "logs/data/synthetic_dataset.log",
+    benchmark:
+        "benchmarks/data/synthetic_dataset.tsv"
+    conda:
+        "../envs/sklearn.yaml"
+    script:
+        "../scripts/synthetic_dataset.py"
+
+
+rule eurosat_to_h5:
+    input:
+        config["data"]["eurosat"]["archive"],
+    output:
+        "results/data/earth_data.h5",
+    params:
+        eurosat=config["data"]["eurosat"],
+    log:
+        "logs/data/eurosat_to_h5.log",
+    benchmark:
+        "benchmarks/data/eurosat_to_h5.tsv"
+    conda:
+        "../envs/sklearn.yaml"
+    script:
+        "../scripts/eurosat_to_h5.py"
+
+
+rule make_splits:
+    input:
+        get_dataset(),
+    output:
+        "results/data/splits.npz",
+    params:
+        data=config["data"],
+        evaluation=config["evaluation"],
+    log:
+        "logs/data/make_splits.log",
+    conda:
+        "../envs/sklearn.yaml"
+    script:
+        "../scripts/make_splits.py"
+
+
+rule pretrain_base:
+    input:
+        dataset=get_dataset(),
+        splits="results/data/splits.npz",
+    output:
+        "results/pretrained/{arch}.weights.h5",
+    params:
+        arch=lambda wc: config["architectures"][wc.arch],
+        data=config["data"],
+        training=config["training"],
+        pretrain=config["pretrain"],
+    threads: resource("pretrain", "threads", 4)
+    resources:
+        mem_mb=scaled("pretrain", "mem_mb", 16000),
+        runtime=scaled("pretrain", "runtime", 240),
+        gpu=resource("pretrain", "gpu", 1),
+    log:
+        "logs/pretrain/{arch}.log",
+    benchmark:
+        "benchmarks/pretrain/{arch}.tsv"
+    conda:
+        "../envs/tensorflow.yaml"
+    script:
+        "../scripts/pretrain_base.py"
+
+
+rule all_data:
+    input:
+        "results/data/splits.npz",

@@ -1,0 +1,46 @@
+rule ensemble:
+    input:
+        unpack(get_ensemble_inputs),
+    output:
+        metrics="results/ensemble/{method}/metrics.json",
+        report="results/ensemble/{method}/report.csv",
+        proba_evaluation="results/ensemble/{method}/proba_evaluation.npy",
+        confusion=report(
+            "results/ensemble/{method}/confusion.png",
+            category="Ensemble",
+            subcategory="{method}",
+            caption="../report/confusion.rst",
+            labels={"method": "{method}", "figure": "confusion matrix"},
+        ),
+    params:
+        ensemble=config["ensemble"],
+    log:
+        "logs/ensemble/{method}.log",
+    benchmark:
+        "benchmarks/ensemble/{method}.tsv"
+    conda:
+        "../envs/sklearn.yaml"
+    script:
+        "../scripts/ensemble.py"
+
+
+rule ensemble_table:
+    input:
+        expand("results/ensemble/{method}/metrics.json", method=ENSEMBLE_METHODS),
+    output:
+        csv=report("results/tables/ensemble.csv", category="Ensemble", labels={"table": "ensembles"},
+                   caption="../report/ensemble_table.rst"),
+        md="results/tables/ensemble.md",
+    params:
+        methods=ENSEMBLE_METHODS,
+    log:
+        "logs/tables/ensemble_table.log",
+    conda:
+        "../envs/plotting.yaml"
+    script:
+        "../scripts/ensemble_table.py"
+
+
+rule all_ensemble:
+    input:
+        rules.ensemble_table.output,

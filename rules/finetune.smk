@@ -1,0 +1,74 @@
+rule finetune:
+    input:
+        dataset=get_dataset(),
+        splits="results/data/splits.npz",
+        weights=get_weights_input,
+    output:
+        model=variant_dir() + "/model.keras",
+        history=variant_dir() + "/history.csv",
+        metrics=variant_dir() + "/metrics.json",
+        report=variant_dir() + "/report.csv",
+        proba_selection=variant_dir() + "/proba_selection.npy",
+        proba_evaluation=variant_dir() + "/proba_evaluation.npy",
+        curves=report(
+            variant_dir() + "/curves.png",
+            category="Fine-tuning",
+            subcategory="{arch}",
+            caption="../report/curves.rst",
+            labels={"architecture": "{arch}", "strategy": "{strategy}", "augmentation": "{aug}",
+                    "figure": "learning curves"},
+        ),
+        confusion=report(
+            variant_dir() + "/confusion.png",
+            category="Fine-tuning",
+            subcategory="{arch}",
+            caption="../report/confusion.rst",
+            labels={"architecture": "{arch}", "strategy": "{strategy}", "augmentation": "{aug}",
+                    "figure": "confusion matrix"},
+        ),
+    params:
+        arch=lambda wc: config["architectures"][wc.arch],
+        strategy=lambda wc: config["strategies"][wc.strategy],
+        augmentation=lambda wc: config["augmentations"][wc.aug],
+        schedules=config["schedules"],
+        training=config["training"],
+        head=config["head"],
+        data=config["data"],
+        weights=get_weights_param,
+        # resume state of a killed job; outside the declared outputs, so a rerun finds it
+        workdir=variant_dir() + "/.resume",
+    threads: resource("finetune", "threads", 4)
+    resources:
+        mem_mb=scaled("finetune", "mem_mb", 16000),
+        runtime=scaled("finetune", "runtime", 480),
+        gpu=resource("finetune", "gpu", 1),
+    log:
+        "logs/finetune/{arch}/{strategy}/{aug}.log",
+    benchmark:
+        "benchmarks/finetune/{arch}/{strategy}/{aug}.tsv"
+    conda:
+        "../envs/tensorflow.yaml"
+    script:
+        "../scripts/finetune.py"
+
+
+rule finetune_table:
+    input:
+        get_variant_metrics(),
+    output:
+        csv=report("results/tables/finetune.csv", category="Fine-tuning", labels={"table": "Table 5"},
+                   caption="../report/finetune_table.rst"),
+        md="results/tables/finetune.md",
+    params:
+        grid=GRID,
+    log:
+        "logs/tables/finetune_table.log",
+    conda:
+        "../envs/plotting.yaml"
+    script:
+        "../scripts/finetune_table.py"
+
+
+rule all_finetune:
+    input:
+        rules.finetune_table.output,

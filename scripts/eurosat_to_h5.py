@@ -1,0 +1,11 @@
+from landcover_transfer.eurosat import convert_eurosat
+from landcover_transfer.workflow import run_script
+
+
+def main(snakemake):
+    spec = snakemake.params.eurosat
+    convert_eurosat(snakemake.input[0], snakemake.output[0], exclude_classes=spec["exclude_classes"],
+                    val_fraction=spec["val_fraction"], seed=spec["seed"])
+
+
+run_script(snakemake, main)

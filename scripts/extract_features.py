@@ -1,0 +1,16 @@
+import numpy as np
+
+from landcover_transfer.features import extract_dataset_features
+from landcover_transfer.io import atomic_path
+from landcover_transfer.workflow import load_configured_dataset, run_script
+
+
+def main(snakemake):
+    dataset = load_configured_dataset(snakemake.input.dataset, snakemake.params.data)
+    features = extract_dataset_features(dataset, snakemake.params.arch, snakemake.params.features,
+                                        snakemake.params.weights, threads=snakemake.threads)
+    with atomic_path(snakemake.output[0]) as tmp:
+        np.savez(tmp, train=features["train"], val=features["val"], y_train=dataset.y_train, y_val=dataset.y_val)
+
+
+run_script(snakemake, main)

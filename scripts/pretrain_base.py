@@ -1,0 +1,17 @@
+import logging
+
+from landcover_transfer.data import Splits
+from landcover_transfer.training import pretrain_stand_in
+from landcover_transfer.workflow import load_configured_dataset, run_script
+
+
+def main(snakemake):
+    dataset = load_configured_dataset(snakemake.input.dataset, snakemake.params.data)
+    arrays = Splits.load(snakemake.input.splits).arrays(dataset)
+    facts = pretrain_stand_in(arrays, arch=snakemake.params.arch, training=snakemake.params.training,
+                              pretrain=snakemake.params.pretrain, n_classes=len(dataset.class_names),
+                              path=snakemake.output[0], threads=snakemake.threads)
+    logging.info("stand-in pre-training done: %s", facts)
+
+
+run_script(snakemake, main)

@@ -1,0 +1,13 @@
+from landcover_transfer.data import write_dataset
+from landcover_transfer.synthetic import make_synthetic
+from landcover_transfer.workflow import run_script
+
+
+def main(snakemake):
+    spec = snakemake.params.synthetic
+    dataset = make_synthetic(spec["train_per_class"], spec["val_per_class"], seed=spec["seed"],
+                             class_names=snakemake.params.class_names)
+    write_dataset(snakemake.output[0], dataset)
+
+
+run_script(snakemake, main)

@@ -1,0 +1,29 @@
+import numpy as np
+
+from landcover_transfer.classical import fit_and_predict
+from landcover_transfer.data import Splits
+from landcover_transfer.metrics import summary_metrics, write_evaluation
+from landcover_transfer.workflow import run_script
+
+
+def main(snakemake):
+    features = np.load(snakemake.input.features)
+    splits = Splits.load(snakemake.input.splits)
+    selection_pool = features["train"] if splits.selection_split == "train" else features["val"]
+    n_classes = len(splits.class_names)
+    proba_selection, proba_evaluation, fit_time = fit_and_predict(
+        snakemake.params.model,
+        features["train"][splits.fit_index], features["y_train"][splits.fit_index],
+        selection_pool[splits.selection_index], features["val"], n_classes,
+    )
+    model = snakemake.wildcards.model
+    write_evaluation(
+        snakemake.output.metrics.rsplit("/", 1)[0], name=model, y_true=splits.y_evaluation,
+        proba_evaluation=proba_evaluation, proba_selection=proba_selection, class_names=splits.class_names,
+        extra={"family": "classical", "model": model, "estimator": snakemake.params.model["estimator"],
+               "fit_time_s": round(fit_time, 2),
+               "selection_accuracy": summary_metrics(splits.y_selection, proba_selection.argmax(1))["accuracy"]},
+    )
+
+
+run_script(snakemake, main)

@@ -1,0 +1,66 @@
+"""Classical models on frozen features (the study's Question 1), as scikit-learn Pipelines."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC, LinearSVC
+
+from .errors import ConfigError
+
+
+def _xgboost(**params):
+    from xgboost import XGBClassifier
+
+    return XGBClassifier(**params)
+
+
+def _linear_svm(**params):
+    # LinearSVC has no predict_proba (and SVC(probability=True) is deprecated in scikit-learn 1.9):
+    # calibrated probabilities feed the ensembles.
+    return CalibratedClassifierCV(LinearSVC(**params), cv=3)
+
+
+ESTIMATORS = {
+    "LogisticRegression": LogisticRegression,
+    "RandomForestClassifier": RandomForestClassifier,
+    "LinearSVC": _linear_svm,
+    "SVC": lambda **params: CalibratedClassifierCV(SVC(**params), cv=3),
+    "XGBClassifier": _xgboost,
+}
+
+
+def build_model(spec: dict):
+    """A Pipeline from a config entry {estimator, scale, params}."""
+    factory = ESTIMATORS.get(spec["estimator"])
+    if factory is None:
+        raise ConfigError(f"unknown estimator '{spec['estimator']}' (known: {', '.join(ESTIMATORS)})")
+    try:
+        estimator = factory(**spec.get("params", {}))
+    except TypeError as error:
+        raise ConfigError(f"{spec['estimator']}: {error}") from None
+    steps = [StandardScaler()] if spec.get("scale") else []
+    return make_pipeline(*steps, estimator)
+
+
+def fit_and_predict(spec: dict, x_fit: np.ndarray, y_fit: np.ndarray, x_selection: np.ndarray,
+                    x_evaluation: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Fit on the fit split; class probabilities on the selection and evaluation splits, and the fit time."""
+    model = build_model(spec)
+    started = time.time()
+    model.fit(x_fit, y_fit)
+    fit_time = time.time() - started
+    return _full_proba(model, x_selection, n_classes), _full_proba(model, x_evaluation, n_classes), fit_time
+
+
+def _full_proba(model, x: np.ndarray, n_classes: int) -> np.ndarray:
+    """predict_proba with one column per class, also if a class was absent from the fit data."""
+    proba = np.zeros((len(x), n_classes), dtype=np.float32)
+    proba[:, model.classes_.astype(int)] = model.predict_proba(x)
+    return proba

@@ -1,0 +1,104 @@
+"""The study's evaluation, shared by every model family: metrics, per-class report, confusion matrix.
+
+Every result folder (classical model, fine-tuned variant, ensemble) holds the same files, written by
+`write_evaluation`, so the tables and the report can treat all of them alike:
+`metrics.json`, `report.csv`, `confusion.png`, `proba_evaluation.npy` (and `proba_selection.npy`
+where the model has predictions on the selection split).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import (  # noqa: E402
+    accuracy_score,
+    classification_report,
+    confusion_matrix,
+    precision_recall_fscore_support,
+)
+
+from .io import atomic_path, write_json, write_npy  # noqa: E402
+
+
+def summary_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    """Accuracy and weighted precision/recall/F1, the columns of the study's Table 4."""
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y_true, y_pred, average="weighted", zero_division=0
+    )
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
+    }
+
+
+def per_class_report(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> pd.DataFrame:
+    """The study's per-class classification report as a table (rows: classes, then averages)."""
+    labels = list(range(len(class_names)))
+    report = classification_report(
+        y_true, y_pred, labels=labels, target_names=class_names, output_dict=True, zero_division=0
+    )
+    table = pd.DataFrame(report).T
+    table.index.name = "class"
+    return table
+
+
+def plot_confusion_matrix(cm: np.ndarray, class_names: list[str], title: str, path: str | os.PathLike) -> None:
+    """Heat map of a confusion matrix with counts in the cells, like the study's Figure 1."""
+    size = max(5.0, 0.6 * len(class_names) + 2)
+    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    image = ax.imshow(cm, cmap="Blues")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ticks = np.arange(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
+    ax.set_yticks(ticks, class_names)
+    ax.set_xlabel("Predicted")
+    ax.set_ylabel("True")
+    ax.set_title(title)
+    threshold = cm.max() / 2 if cm.size else 0
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, int(cm[i, j]), ha="center", va="center",
+                    color="white" if cm[i, j] > threshold else "black", fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+
+
+def write_evaluation(
+    outdir: str | os.PathLike,
+    *,
+    name: str,
+    y_true: np.ndarray,
+    proba_evaluation: np.ndarray,
+    class_names: list[str],
+    proba_selection: np.ndarray | None = None,
+    extra: dict | None = None,
+) -> dict:
+    """Evaluate class probabilities on the evaluation split and write the standard result files.
+
+    Returns the metrics dict written to `metrics.json`: `name`, the summary metrics, then `extra`.
+    """
+    outdir = Path(outdir)
+    y_pred = np.asarray(proba_evaluation).argmax(axis=1)
+    metrics = {"name": name, **summary_metrics(y_true, y_pred), **(extra or {})}
+    cm = confusion_matrix(y_true, y_pred, labels=list(range(len(class_names))))
+
+    write_npy(outdir / "proba_evaluation.npy", np.asarray(proba_evaluation, dtype=np.float32))
+    if proba_selection is not None:
+        write_npy(outdir / "proba_selection.npy", np.asarray(proba_selection, dtype=np.float32))
+    with atomic_path(outdir / "report.csv") as tmp:
+        per_class_report(y_true, y_pred, class_names).to_csv(tmp, float_format="%.4f")
+    plot_confusion_matrix(cm, class_names, f"{name} (accuracy {metrics['accuracy']:.4f})",
+                          outdir / "confusion.png")
+    write_json(outdir / "metrics.json", metrics)  # last: its presence means the folder is complete
+    return metrics

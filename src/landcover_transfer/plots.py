@@ -1,0 +1,199 @@
+"""Figures of the fine-tuning grid and the leaderboard (matplotlib, Agg backend, atomic writes).
+
+The fine-tuning functions take either a raw `tables.collect_metrics` frame (columns architecture,
+strategy, augmentation, accuracy) or a `tables.finetune_table` (Architecture, ..., Evaluation
+Accuracy). Level order follows the optional `*_order` arguments (config order), then first
+appearance.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+from .io import atomic_path  # noqa: E402
+
+FACTORS = ("architecture", "strategy", "augmentation")
+_HATCHES = ["", "//", "..", "xx", "\\\\", "oo", "--", "++"]
+_TABLE_NAMES = {"Architecture": "architecture", "Strategy": "strategy", "Augmentation": "augmentation",
+                "Evaluation Accuracy": "accuracy"}
+
+
+def _save(fig, path: str | os.PathLike, dpi: int = 120) -> None:
+    fig.tight_layout()
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi)
+    finally:
+        plt.close(fig)
+
+
+def _finetune_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """architecture, strategy, augmentation (str) and accuracy (float) from either frame layout."""
+    out = df.rename(columns={k: v for k, v in _TABLE_NAMES.items() if k in df and v not in df})
+    missing = [c for c in (*FACTORS, "accuracy") if c not in out]
+    if missing:
+        raise ValueError(f"fine-tuning frame lacks columns {missing}")
+    out = out[[*FACTORS, "accuracy"]].copy()
+    for c in FACTORS:
+        out[c] = out[c].astype(str)
+    out["accuracy"] = pd.to_numeric(out["accuracy"], errors="coerce")
+    return out.reset_index(drop=True)
+
+
+def _levels(values: pd.Series, order: Sequence[str] | None) -> list[str]:
+    present = list(dict.fromkeys(values.astype(str)))
+    listed = [str(v) for v in (order or []) if str(v) in present]
+    return listed + [v for v in present if v not in listed]
+
+
+def _accuracy_limits(values: np.ndarray) -> tuple[float, float]:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    low = max(0.0, np.floor((finite.min() - 0.05) * 20) / 20)  # a multiple of 0.05 below the lowest
+    return low, finite.max() + 0.03
+
+
+def plot_variant_accuracy(finetune_df: pd.DataFrame, path: str | os.PathLike,
+                          architecture_order: Sequence[str] | None = None,
+                          strategy_order: Sequence[str] | None = None,
+                          augmentation_order: Sequence[str] | None = None) -> None:
+    """Grouped bars of evaluation accuracy: groups = architectures, colour = strategy,
+    hatch = augmentation; each bar labelled with its accuracy. The y axis does not start at 0."""
+    df = _finetune_frame(finetune_df)
+    archs = _levels(df["architecture"], architecture_order)
+    strategies = _levels(df["strategy"], strategy_order)
+    augs = _levels(df["augmentation"], augmentation_order)
+    colours = plt.get_cmap("tab10")
+    slots = [(s, a) for s in strategies for a in augs]
+    width = 0.8 / max(1, len(slots))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 + len(archs) * len(slots) * 0.45), 4.8))
+    for k, (strategy, aug) in enumerate(slots):
+        xs, ys = [], []
+        for g, arch in enumerate(archs):
+            row = df[(df["architecture"] == arch) & (df["strategy"] == strategy) & (df["augmentation"] == aug)]
+            if row.empty:
+                continue
+            xs.append(g - 0.4 + width * (k + 0.5))
+            ys.append(float(row["accuracy"].iloc[0]))
+        if not xs:
+            continue
+        bars = ax.bar(xs, ys, width=width * 0.95, color=colours(strategies.index(strategy) % 10),
+                      hatch=_HATCHES[augs.index(aug) % len(_HATCHES)], edgecolor="black", linewidth=0.5)
+        for bar, y in zip(bars, ys):
+            if np.isfinite(y):
+                ax.annotate(f"{y:.3f}", (bar.get_x() + bar.get_width() / 2, y), xytext=(0, 2),
+                            textcoords="offset points", ha="center", va="bottom", rotation=90, fontsize=7)
+    ax.set_xticks(range(len(archs)), archs)
+    low, high = _accuracy_limits(df["accuracy"].to_numpy(dtype=float))
+    ax.set_ylim(low, high + 0.02)  # room for the labels
+    ax.set_ylabel("Evaluation accuracy")
+    ax.set_title("Fine-tuned variants: evaluation accuracy")
+    handles = [Patch(facecolor=colours(i % 10), edgecolor="black", label=s) for i, s in enumerate(strategies)]
+    handles += [Patch(facecolor="white", edgecolor="black", hatch=_HATCHES[i % len(_HATCHES)], label=f"aug: {a}")
+                for i, a in enumerate(augs)]
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(axis="y", alpha=0.3)
+    _save(fig, path)
+
+
+def plot_learning_curves(histories: Mapping[str, pd.DataFrame], path: str | os.PathLike,
+                         title: str) -> None:
+    """Accuracy (left) and loss (right) per epoch for each variant (one colour each):
+    training solid, validation (selection split) dashed. `histories` maps a label to a CSVLogger frame."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    colours = plt.get_cmap("tab10")
+    for i, (label, history) in enumerate(histories.items()):
+        epochs = history["epoch"] + 1 if "epoch" in history else pd.Series(np.arange(1, len(history) + 1))
+        colour = colours(i % 10)
+        for ax, metric in zip(axes, ("accuracy", "loss")):
+            if metric in history:
+                ax.plot(epochs, history[metric], color=colour, linestyle="-", label=f"{label} train")
+            if f"val_{metric}" in history:
+                ax.plot(epochs, history[f"val_{metric}"], color=colour, linestyle="--", label=f"{label} val")
+    for ax, metric in zip(axes, ("Accuracy", "Loss")):
+        ax.set_xlabel("Epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=7)
+        else:
+            ax.text(0.5, 0.5, "no history", ha="center", va="center", transform=ax.transAxes)
+    fig.suptitle(f"{title} (solid: training, dashed: validation)")
+    _save(fig, path)
+
+
+def plot_factor_effects(finetune_df: pd.DataFrame, path: str | os.PathLike,
+                        orders: Mapping[str, Sequence[str]] | None = None) -> None:
+    """One panel per factor (architecture, strategy, augmentation): every variant's evaluation
+    accuracy as a point, the mean per level as a bar-marker joined by a line; the panel title gives
+    the spread of the level means (max - min, percentage points)."""
+    df = _finetune_frame(finetune_df)
+    orders = dict(orders or {})
+    fig, axes = plt.subplots(1, len(FACTORS), figsize=(4.2 * len(FACTORS), 4.2), sharey=True)
+    rng = np.random.default_rng(0)  # fixed jitter: the same figure every run
+    for ax, factor in zip(axes, FACTORS):
+        levels = _levels(df[factor], orders.get(factor))
+        means = []
+        for x, level in enumerate(levels):
+            values = df.loc[df[factor] == level, "accuracy"].to_numpy(dtype=float)
+            jitter = rng.uniform(-0.12, 0.12, len(values)) if len(values) > 1 else np.zeros(len(values))
+            ax.scatter(x + jitter, values, color="tab:blue", alpha=0.6, s=22, zorder=2)
+            means.append(np.nanmean(values) if np.isfinite(values).any() else np.nan)
+        ax.plot(range(len(levels)), means, color="tab:red", marker="_", markersize=28, mew=2.5,
+                linestyle="-", linewidth=1, zorder=3, label="mean")
+        for x, m in enumerate(means):
+            if np.isfinite(m):
+                ax.annotate(f"{m:.3f}", (x, m), xytext=(16, 0), textcoords="offset points",
+                            va="center", fontsize=8, color="tab:red")
+        finite = [m for m in means if np.isfinite(m)]
+        spread = (max(finite) - min(finite)) * 100 if len(finite) > 1 else 0.0
+        ax.set_title(f"{factor} (spread of means {spread:.1f} pp)", fontsize=10)
+        ax.set_xticks(range(len(levels)), levels, rotation=20, ha="right")
+        ax.set_xlim(-0.6, len(levels) - 0.4)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("Evaluation accuracy")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Effect of each fine-tuning factor on evaluation accuracy")
+    _save(fig, path)
+
+
+def plot_leaderboard(leaderboard_df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Horizontal bars of every model's evaluation accuracy (best on top, colour = family), the
+    study's reported accuracy as a black diamond where the leaderboard has one."""
+    df = leaderboard_df.reset_index(drop=True)
+    labels = [f"{f}: {m}" for f, m in zip(df["Family"], df["Model"])]
+    accuracy = pd.to_numeric(df["Accuracy"], errors="coerce").to_numpy(dtype=float)
+    study = (pd.to_numeric(df["Study Accuracy"], errors="coerce").to_numpy(dtype=float)
+             if "Study Accuracy" in df else np.full(len(df), np.nan))
+    families = list(dict.fromkeys(df["Family"]))
+    colours = plt.get_cmap("tab10")
+    y = np.arange(len(df))[::-1]  # first row (best) on top
+    fig, ax = plt.subplots(figsize=(9, max(2.5, 0.3 * len(df) + 1.2)))
+    ax.barh(y, np.nan_to_num(accuracy), color=[colours(families.index(f) % 10) for f in df["Family"]])
+    has_study = np.isfinite(study)
+    if has_study.any():
+        ax.scatter(study[has_study], y[has_study], marker="D", color="black", s=25, zorder=3,
+                   label="study's accuracy")
+    ax.set_yticks(y, labels, fontsize=8)
+    values = np.concatenate([accuracy, study])
+    low, high = _accuracy_limits(values)
+    ax.set_xlim(low, high)
+    ax.set_xlabel("Evaluation accuracy")
+    ax.set_title("Leaderboard (evaluation split)")
+    handles = [Patch(color=colours(i % 10), label=f) for i, f in enumerate(families)]
+    if has_study.any():
+        handles.append(plt.Line2D([], [], marker="D", color="black", linestyle="", label="study"))
+    if handles:
+        ax.legend(handles=handles, fontsize=8, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    _save(fig, path)

@@ -1,0 +1,210 @@
+"""The study's tables from the result folders' `metrics.json` files.
+
+`collect_metrics` reads the files into one raw frame per model family (keys as in metrics.json);
+the `*_table` functions turn such a frame into a presentation table with the study's column names;
+`write_table` writes a table as CSV and Markdown. Accuracies stay fractions (0..1) throughout, so
+`study_reference` numbers must be fractions too.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .io import atomic_path, read_json
+
+log = logging.getLogger(__name__)
+
+METRIC_COLUMNS = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1": "F1 Score"}
+
+FINETUNE_COLUMNS = {
+    "architecture": "Architecture",
+    "strategy": "Strategy",
+    "augmentation": "Augmentation",
+    "train_accuracy": "Training Accuracy",
+    "val_accuracy": "Validation Accuracy",
+    "best_epoch": "Best Epoch",
+    "final_train_accuracy": "Final Training Accuracy",
+    "final_val_accuracy": "Final Validation Accuracy",
+    "accuracy": "Evaluation Accuracy",
+    "epochs_run": "Epochs Run",
+    "wall_time_s": "Wall Time (s)",
+    "trainable_params": "Trainable Params",
+}
+_INTEGER_COLUMNS = ("Best Epoch", "Epochs Run", "Trainable Params")
+
+LEADERBOARD_COLUMNS = ["Rank", "Family", "Model", "Accuracy", "Precision", "Recall", "F1 Score",
+                       "Study Accuracy"]
+
+
+def collect_metrics(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """One row per metrics.json (its top-level keys as columns) plus `path`, in the given order."""
+    rows = [{**read_json(p), "path": str(p)} for p in paths]
+    if not rows:
+        return pd.DataFrame(columns=["path"])
+    return pd.DataFrame(rows)
+
+
+def _column(df: pd.DataFrame, key: str, fallback: str | None = None) -> pd.Series:
+    """df[key], else df[fallback], else a NaN column."""
+    if key in df:
+        return df[key]
+    if fallback is not None and fallback in df:
+        return df[fallback]
+    return pd.Series(np.nan, index=df.index, dtype="float64")
+
+
+def _order_key(order: Sequence[str] | None):
+    """Sort key: position in `order`; values not listed come after, alphabetically."""
+    position = {str(v): i for i, v in enumerate(order or [])}
+    return lambda s: s.astype(str).map(lambda v: (position.get(v, len(position)), v))
+
+
+def _sort(df: pd.DataFrame, keys: list[tuple[str, Sequence[str] | None]]) -> pd.DataFrame:
+    if df.empty:
+        return df.reset_index(drop=True)
+    sort_frame = pd.DataFrame({col: _order_key(order)(df[col]) for col, order in keys})
+    index = sorted(df.index, key=lambda i: tuple(sort_frame.at[i, col] for col, _ in keys))
+    return df.loc[index].reset_index(drop=True)
+
+
+def _integers(table: pd.DataFrame, columns) -> pd.DataFrame:
+    for col in columns:
+        if col in table:
+            table[col] = pd.to_numeric(table[col], errors="coerce").round().astype("Int64")
+    return table
+
+
+def classical_table(df: pd.DataFrame, order: Sequence[str] | None = None) -> pd.DataFrame:
+    """The study's Table 4: Model, Accuracy, Precision, Recall, F1 Score (rows in `order` if given)."""
+    table = pd.DataFrame({"Model": _column(df, "model", "name").astype(str)})
+    for key, title in METRIC_COLUMNS.items():
+        table[title] = pd.to_numeric(_column(df, key), errors="coerce")
+    return _sort(table, [("Model", order)]) if order is not None else table.reset_index(drop=True)
+
+
+def finetune_table(df: pd.DataFrame, architecture_order: Sequence[str] | None = None,
+                   strategy_order: Sequence[str] | None = None,
+                   augmentation_order: Sequence[str] | None = None) -> pd.DataFrame:
+    """The study's Table 5, one row per variant, plus evaluation accuracy, epochs, time and size.
+
+    Rows are sorted by architecture, strategy, augmentation, each in the given config order (levels
+    not listed come after, alphabetically). Missing metrics show as blank.
+    """
+    table = pd.DataFrame(index=df.index)
+    for key, title in FINETUNE_COLUMNS.items():
+        col = _column(df, key)
+        table[title] = col.astype(str) if key in ("architecture", "strategy", "augmentation") else col
+    table = _integers(table, _INTEGER_COLUMNS)
+    return _sort(table, [("Architecture", architecture_order), ("Strategy", strategy_order),
+                         ("Augmentation", augmentation_order)])
+
+
+def _members_text(value) -> str:
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return ", ".join(map(str, value))
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
+def _mean_disagreement(df: pd.DataFrame) -> pd.Series:
+    if "mean_disagreement" in df:
+        return pd.to_numeric(df["mean_disagreement"], errors="coerce")
+    if "diversity" in df:
+        return df["diversity"].map(
+            lambda d: d.get("mean_disagreement", np.nan) if isinstance(d, dict) else np.nan).astype(float)
+    return pd.Series(np.nan, index=df.index, dtype="float64")
+
+
+def ensemble_table(df: pd.DataFrame, method_order: Sequence[str] | None = None) -> pd.DataFrame:
+    """Method, Members, Accuracy, Precision, Recall, F1 Score, Mean Disagreement (of the members)."""
+    table = pd.DataFrame({"Method": _column(df, "method", "name").astype(str),
+                          "Members": _column(df, "members").map(_members_text)})
+    for key, title in METRIC_COLUMNS.items():
+        table[title] = pd.to_numeric(_column(df, key), errors="coerce")
+    table["Mean Disagreement"] = _mean_disagreement(df)
+    return _sort(table, [("Method", method_order)]) if method_order is not None else table.reset_index(drop=True)
+
+
+def row_ids(df: pd.DataFrame, family: str) -> pd.Series:
+    """Leaderboard ids: "classical/{model}", "finetune/{arch}/{strategy}/{aug}", "ensemble/{method}"."""
+    if df is None or df.empty:
+        return pd.Series([], dtype=str)
+    if family == "finetune":
+        parts = [_column(df, k).astype(str) for k in ("architecture", "strategy", "augmentation")]
+        model = parts[0] + "/" + parts[1] + "/" + parts[2]
+    elif family == "classical":
+        model = _column(df, "model", "name").astype(str)
+    elif family == "ensemble":
+        model = _column(df, "method", "name").astype(str)
+    else:
+        raise ValueError(f"unknown family {family!r}")
+    return family + "/" + model
+
+
+def leaderboard(classical_df: pd.DataFrame | None, finetune_df: pd.DataFrame | None,
+                ensemble_df: pd.DataFrame | None, study_reference: Mapping[str, float] | None = None
+                ) -> pd.DataFrame:
+    """Every model on the evaluation split, best first.
+
+    Inputs are raw `collect_metrics` frames (any may be None or empty). Columns: Rank (1 = best;
+    equal accuracies share the better rank), Family, Model (id without the family), Accuracy,
+    Precision, Recall, F1 Score, Study Accuracy (`study_reference[row id]`, NaN where the study has
+    no such row). Ties in accuracy are listed by family, then model. Reference ids matching no row
+    are logged.
+    """
+    study_reference = dict(study_reference or {})
+    parts = []
+    for family, df in (("classical", classical_df), ("finetune", finetune_df), ("ensemble", ensemble_df)):
+        if df is None or df.empty:
+            continue
+        ids = row_ids(df, family)
+        part = pd.DataFrame({"id": ids.values, "Family": family,
+                             "Model": ids.str.slice(len(family) + 1).values})
+        for key, title in METRIC_COLUMNS.items():
+            part[title] = pd.to_numeric(_column(df, key), errors="coerce").values
+        parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=LEADERBOARD_COLUMNS)
+    board = pd.concat(parts, ignore_index=True)
+    board["Study Accuracy"] = board["id"].map(lambda i: study_reference.get(i, np.nan)).astype(float)
+    unmatched = sorted(set(study_reference) - set(board["id"]))
+    if unmatched:
+        log.warning("study reference ids without a result: %s", ", ".join(unmatched))
+    board = board.sort_values(["Accuracy", "Family", "Model"], ascending=[False, True, True],
+                              na_position="last", kind="mergesort").reset_index(drop=True)
+    board.insert(0, "Rank", board["Accuracy"].rank(method="min", ascending=False).astype("Int64"))
+    return board[LEADERBOARD_COLUMNS]
+
+
+def _markdown_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Object columns with None for missing values (tabulate leaves them blank) and plain ints."""
+    columns = {}
+    for col in df.columns:
+        values = []
+        for v in df[col].tolist():
+            if v is None or (not isinstance(v, (list, tuple, dict, np.ndarray)) and pd.isna(v)):
+                values.append(None)
+            elif isinstance(v, np.generic):
+                values.append(v.item())
+            else:
+                values.append(v)
+        columns[col] = pd.Series(values, index=df.index, dtype=object)
+    return pd.DataFrame(columns, index=df.index)
+
+
+def write_table(df: pd.DataFrame, csv_path: str | os.PathLike, md_path: str | os.PathLike,
+                floatfmt: str = ".4f") -> None:
+    """Write `df` as CSV and as a Markdown table, floats as `floatfmt`, missing values blank."""
+    with atomic_path(csv_path) as tmp:
+        df.to_csv(tmp, index=False, float_format=f"%{floatfmt}")
+    text = _markdown_frame(df).to_markdown(index=False, floatfmt=floatfmt, missingval="")
+    with atomic_path(md_path) as tmp:
+        Path(tmp).write_text(text + "\n")

@@ -1,0 +1,179 @@
+"""Tables from fake result folders: one row per metrics.json, numbers unchanged, study column."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from landcover_transfer.ensemble import run_ensemble
+from landcover_transfer.io import write_json
+from landcover_transfer.metrics import write_evaluation
+from landcover_transfer.tables import (
+    classical_table,
+    collect_metrics,
+    ensemble_table,
+    finetune_table,
+    leaderboard,
+    write_table,
+)
+
+ARCHS = ["vgg16", "resnet50"]
+STRATEGIES = ["head_only", "last_two_blocks"]
+AUGS = ["none", "standard"]
+
+
+def fake_classical(root):
+    paths = []
+    for i, model in enumerate(["xgboost", "random_forest", "svm"]):
+        path = root / "classical" / model / "metrics.json"
+        write_json(path, {"name": model, "accuracy": [0.80, 0.85, 0.875][i], "precision": 0.81 + i * 0.05,
+                          "recall": 0.80 + i * 0.05, "f1": 0.805 + i * 0.05, "model": model,
+                          "fit_time_s": 1.5 * i, "selection_accuracy": 0.79 + i * 0.05})
+        paths.append(path)
+    return paths
+
+
+def fake_finetune(root):
+    paths = []
+    for k, (arch, strategy, aug) in enumerate(itertools.product(ARCHS, STRATEGIES, AUGS)):
+        path = root / "finetune" / arch / strategy / aug / "metrics.json"
+        write_json(path, {
+            "name": f"{arch}/{strategy}/{aug}", "accuracy": 0.90 + k / 100, "precision": 0.9,
+            "recall": 0.9, "f1": 0.9, "architecture": arch, "strategy": strategy, "augmentation": aug,
+            "selection_accuracy": 0.91 + k / 100, "train_accuracy": 0.95 + k / 1000,
+            "val_accuracy": 0.91 + k / 100, "best_epoch": k + 1, "final_train_accuracy": 0.96,
+            "final_val_accuracy": 0.905, "epochs_run": k + 3, "wall_time_s": 100.25 + k,
+            "trainable_params": 1000 * (k + 1),
+        })
+        paths.append(path)
+    return paths
+
+
+def fake_ensembles(root):
+    paths = []
+    for i, method in enumerate(["majority_vote", "stacking"]):
+        path = root / "ensemble" / method / "metrics.json"
+        write_json(path, {"name": method, "accuracy": [0.975, 0.985][i], "precision": 0.97, "recall": 0.97,
+                          "f1": 0.97, "method": method, "members": ["vgg16/head_only/none", "resnet50/x/y"],
+                          "mean_disagreement": 0.03 + i / 100})
+        paths.append(path)
+    return paths
+
+
+def test_collect_metrics_one_row_per_file(tmp_path):
+    paths = fake_finetune(tmp_path)
+    df = collect_metrics(paths)
+    assert len(df) == 8
+    assert df["path"].tolist() == [str(p) for p in paths]
+    assert collect_metrics([]).empty
+
+
+def test_finetune_table_rows_values_and_order(tmp_path):
+    paths = fake_finetune(tmp_path)
+    raw = collect_metrics(paths[::-1])  # order of the files must not matter
+    table = finetune_table(raw, architecture_order=ARCHS, strategy_order=["last_two_blocks", "head_only"],
+                           augmentation_order=["standard", "none"])
+    assert len(table) == 8
+    assert list(table.columns) == [
+        "Architecture", "Strategy", "Augmentation", "Training Accuracy", "Validation Accuracy",
+        "Best Epoch", "Final Training Accuracy", "Final Validation Accuracy", "Evaluation Accuracy",
+        "Epochs Run", "Wall Time (s)", "Trainable Params"]
+    assert table[["Architecture", "Strategy", "Augmentation"]].head(3).values.tolist() == [
+        ["vgg16", "last_two_blocks", "standard"], ["vgg16", "last_two_blocks", "none"],
+        ["vgg16", "head_only", "standard"]]
+    assert table["Architecture"].tolist() == ["vgg16"] * 4 + ["resnet50"] * 4
+    row = table[(table["Architecture"] == "resnet50") & (table["Strategy"] == "head_only")
+                & (table["Augmentation"] == "standard")].iloc[0]
+    k = 5  # position of resnet50/head_only/standard in fake_finetune
+    assert row["Evaluation Accuracy"] == 0.90 + k / 100
+    assert row["Training Accuracy"] == 0.95 + k / 1000
+    assert row["Validation Accuracy"] == 0.91 + k / 100
+    assert row["Best Epoch"] == k + 1 and row["Epochs Run"] == k + 3
+    assert row["Trainable Params"] == 1000 * (k + 1)
+    assert row["Wall Time (s)"] == 100.25 + k
+
+
+def test_classical_and_ensemble_tables(tmp_path):
+    classical = classical_table(collect_metrics(fake_classical(tmp_path)), order=["svm", "xgboost"])
+    assert classical["Model"].tolist() == ["svm", "xgboost", "random_forest"]
+    assert list(classical.columns) == ["Model", "Accuracy", "Precision", "Recall", "F1 Score"]
+    assert classical.set_index("Model").loc["xgboost", "F1 Score"] == 0.805
+
+    ensembles = ensemble_table(collect_metrics(fake_ensembles(tmp_path)))
+    assert list(ensembles.columns) == ["Method", "Members", "Accuracy", "Precision", "Recall", "F1 Score",
+                                       "Mean Disagreement"]
+    assert ensembles["Members"].iloc[0] == "vgg16/head_only/none, resnet50/x/y"
+    assert ensembles["Mean Disagreement"].tolist() == [0.03, 0.04]
+
+
+def test_leaderboard_study_column_only_on_matching_rows(tmp_path):
+    classical = collect_metrics(fake_classical(tmp_path))
+    finetune = collect_metrics(fake_finetune(tmp_path))
+    ensembles = collect_metrics(fake_ensembles(tmp_path))
+    reference = {"classical/xgboost": 0.97, "finetune/vgg16/head_only/none": 0.95,
+                 "ensemble/majority_vote": 0.98, "classical/not_run": 0.5}
+    board = leaderboard(classical, finetune, ensembles, reference)
+    assert list(board.columns) == ["Rank", "Family", "Model", "Accuracy", "Precision", "Recall", "F1 Score",
+                                   "Study Accuracy"]
+    assert len(board) == 3 + 8 + 2
+    assert board["Accuracy"].is_monotonic_decreasing
+    assert board["Rank"].tolist() == list(range(1, 14))
+    assert board.iloc[0][["Family", "Model"]].tolist() == ["ensemble", "stacking"]
+    ids = (board["Family"] + "/" + board["Model"]).tolist()
+    for i, row_id in enumerate(ids):
+        study = board["Study Accuracy"].iloc[i]
+        if row_id in reference:
+            assert study == reference[row_id]
+        else:
+            assert math.isnan(study)
+    assert board["Study Accuracy"].notna().sum() == 3
+    # numbers are the metrics.json values
+    xgb = board[board["Model"] == "xgboost"].iloc[0]
+    assert (xgb["Accuracy"], xgb["Precision"]) == (0.80, 0.81)
+
+
+def test_leaderboard_with_missing_families_and_tied_ranks():
+    classical = pd.DataFrame([{"model": "a", "accuracy": 0.9, "precision": 0.9, "recall": 0.9, "f1": 0.9},
+                              {"model": "b", "accuracy": 0.9, "precision": 0.8, "recall": 0.8, "f1": 0.8}])
+    board = leaderboard(classical, None, pd.DataFrame(), None)
+    assert board["Rank"].tolist() == [1, 1]
+    assert board["Model"].tolist() == ["a", "b"]
+    assert board["Study Accuracy"].isna().all()
+    assert leaderboard(None, None, None, {}).empty
+
+
+def test_write_table_csv_and_markdown(tmp_path):
+    table = finetune_table(collect_metrics(fake_finetune(tmp_path / "r")), ARCHS, STRATEGIES, AUGS)
+    table.loc[0, "Wall Time (s)"] = np.nan
+    csv_path, md_path = tmp_path / "out" / "t.csv", tmp_path / "out" / "t.md"
+    write_table(table, csv_path, md_path)
+    md = md_path.read_text()
+    header = md.splitlines()[0]
+    assert header.startswith("| Architecture") and "Evaluation Accuracy" in header and "Trainable Params" in header
+    assert len(md.strip().splitlines()) == 2 + 8
+    assert "0.9000" in md and "nan" not in md.lower()
+    back = pd.read_csv(csv_path)
+    assert len(back) == 8
+    assert np.isnan(back.loc[0, "Wall Time (s)"])
+    np.testing.assert_allclose(back["Evaluation Accuracy"], table["Evaluation Accuracy"], atol=5e-5)
+    assert back["Trainable Params"].tolist() == table["Trainable Params"].tolist()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["t.csv", "t.md"]  # no temp files left
+
+
+def test_ensemble_result_folder_round_trip(tmp_path):
+    """run_ensemble's info goes through write_evaluation into a row of ensemble_table."""
+    rng = np.random.default_rng(0)
+    y_sel, y_ev = rng.integers(0, 3, 40), rng.integers(0, 3, 30)
+    sel = [rng.dirichlet(np.ones(3), 40) for _ in range(3)]
+    ev = [rng.dirichlet(np.ones(3), 30) for _ in range(3)]
+    proba, info = run_ensemble("majority_vote", ["a", "b", "c"], sel, ev, y_sel, y_ev, {})
+    metrics = write_evaluation(tmp_path / "ensemble" / "majority_vote", name="majority_vote", y_true=y_ev,
+                               proba_evaluation=proba, class_names=["x", "y", "z"], extra=info)
+    table = ensemble_table(collect_metrics([tmp_path / "ensemble" / "majority_vote" / "metrics.json"]))
+    assert table["Members"].iloc[0] == "a, b, c"
+    assert table["Accuracy"].iloc[0] == pytest.approx(metrics["accuracy"])
+    assert table["Mean Disagreement"].iloc[0] == pytest.approx(info["mean_disagreement"])
