@@ -2,12 +2,15 @@
 # Stages have their own target rules (all_data, all_classical, all_finetune, all_ensemble, all_tables);
 # `snakemake -j4` runs them all with config/config.yaml.
 
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The study's defaults; --configfile overrides them key by key (run from any working directory).
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 report: "report/workflow.rst"

@@ -10,6 +10,8 @@ from snakemake.utils import validate
 SRC = str(Path(workflow.basedir) / "src")
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
 sys.path.insert(0, SRC)
+# TensorFlow's INFO lines (oneDNN, CPU features) at import, before a job's log takes over its output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from landcover_transfer.config import check_references, uses_stand_in_pretraining, variant_ids, weights_for
 from landcover_transfer.errors import ConfigError
