@@ -73,3 +73,6 @@ rule classical_table:
 rule all_classical:
     input:
         rules.classical_table.output,
+        # Each model's metrics.json too (written last, it marks a finished folder): Snakemake does not
+        # rebuild a deleted file whose downstream outputs exist unless a target asks for it.
+        expand("results/classical/{model}/metrics.json", model=CLASSICAL),

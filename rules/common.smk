@@ -8,7 +8,7 @@ from snakemake.utils import validate
 
 # Rule scripts import the library from src/; exported so local, conda and SLURM jobs all see it.
 SRC = str(Path(workflow.basedir) / "src")
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
+os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])))
 sys.path.insert(0, SRC)
 # TensorFlow's INFO lines (oneDNN, CPU features) at import, before a job's log takes over its output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")

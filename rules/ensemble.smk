@@ -44,3 +44,5 @@ rule ensemble_table:
 rule all_ensemble:
     input:
         rules.ensemble_table.output,
+        # Each method's metrics.json too: see all_finetune.
+        expand("results/ensemble/{method}/metrics.json", method=ENSEMBLE_METHODS),

@@ -4,14 +4,14 @@ rule finetune:
         splits="results/data/splits.npz",
         weights=get_weights_input,
     output:
-        model=variant_dir() + "/model.keras",
-        history=variant_dir() + "/history.csv",
-        metrics=variant_dir() + "/metrics.json",
-        report=variant_dir() + "/report.csv",
-        proba_selection=variant_dir() + "/proba_selection.npy",
-        proba_evaluation=variant_dir() + "/proba_evaluation.npy",
+        model=f"{variant_dir()}/model.keras",
+        history=f"{variant_dir()}/history.csv",
+        metrics=f"{variant_dir()}/metrics.json",
+        report=f"{variant_dir()}/report.csv",
+        proba_selection=f"{variant_dir()}/proba_selection.npy",
+        proba_evaluation=f"{variant_dir()}/proba_evaluation.npy",
         curves=report(
-            variant_dir() + "/curves.png",
+            f"{variant_dir()}/curves.png",
             category="Fine-tuning",
             subcategory="{arch}",
             caption="../report/curves.rst",
@@ -19,7 +19,7 @@ rule finetune:
                     "figure": "learning curves"},
         ),
         confusion=report(
-            variant_dir() + "/confusion.png",
+            f"{variant_dir()}/confusion.png",
             category="Fine-tuning",
             subcategory="{arch}",
             caption="../report/confusion.rst",
@@ -36,7 +36,7 @@ rule finetune:
         data=config["data"],
         weights=get_weights_param,
         # resume state of a killed job; outside the declared outputs, so a rerun finds it
-        workdir=variant_dir() + "/.resume",
+        workdir=f"{variant_dir()}/.resume",
     threads: resource("finetune", "threads", 4)
     resources:
         mem_mb=scaled("finetune", "mem_mb", 16000),
@@ -72,3 +72,7 @@ rule finetune_table:
 rule all_finetune:
     input:
         rules.finetune_table.output,
+        # Each variant's metrics.json too (written last, it marks a finished folder): Snakemake does not
+        # rebuild a deleted file whose downstream outputs exist unless a target asks for it, so a variant
+        # deleted to retrain it would otherwise be skipped ("Nothing to be done").
+        get_variant_metrics(),

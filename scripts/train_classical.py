@@ -14,7 +14,7 @@ def main(snakemake):
     proba_selection, proba_evaluation, fit_time = fit_and_predict(
         snakemake.params.model,
         features["train"][splits.fit_index], features["y_train"][splits.fit_index],
-        selection_pool[splits.selection_index], features["val"], n_classes,
+        selection_pool[splits.selection_index], features["val"], n_classes, n_jobs=snakemake.threads,
     )
     model = snakemake.wildcards.model
     write_evaluation(

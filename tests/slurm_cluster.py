@@ -72,8 +72,8 @@ API
 ``slurm_cluster`` (pytest fixture, session scope)
     A started cluster; skips with the reason where ``available()`` is false or the packages
     cannot be installed, but FAILS instead when CI=true and running as root (``skip_or_fail``).
-    Use it with ``from slurm_cluster import slurm_cluster`` in a test module, or put that import
-    in ``tests/conftest.py`` to share one cluster between modules.
+    Use it with ``from slurm_cluster import slurm_cluster`` in a test module (or in
+    ``tests/conftest.py``); modules that each import it still share one cluster per process.
 
 ``render_profile(profile_dir, dest_dir, *, default_resources=None, set_resources=None, options=None)``
     Module function: copy a profile's ``config.yaml`` to ``dest_dir`` with values overridden
@@ -811,6 +811,12 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(f"SLURM test cluster unavailable: {reason}")
 
 
+# One cluster per process, however many test modules import the fixture: pytest registers an
+# imported fixture once per module namespace, so two modules doing `from slurm_cluster import
+# slurm_cluster` would otherwise each bring up (and keep, until the session ends) a cluster.
+_SHARED: dict = {"cluster": None, "users": 0}
+
+
 def _make_fixture():
     import pytest
 
@@ -819,21 +825,29 @@ def _make_fixture():
         """A started LocalSlurmCluster shared by the session; skips (fails on CI) where impossible.
 
         Import it into a test module (`from slurm_cluster import slurm_cluster`), or into
-        tests/conftest.py to share one cluster between several modules.
+        tests/conftest.py; every module that imports it gets the same cluster (reference-counted,
+        cleaned up when the last user's session fixture is torn down).
         """
-        ok, reason = LocalSlurmCluster.available()
-        if not ok:
-            skip_or_fail(reason)
-        cluster = LocalSlurmCluster()
-        try:
-            cluster.start()
-        except SlurmClusterUnavailable as error:
-            cluster.cleanup()
-            skip_or_fail(str(error))
+        if _SHARED["cluster"] is None:
+            ok, reason = LocalSlurmCluster.available()
+            if not ok:
+                skip_or_fail(reason)
+            cluster = LocalSlurmCluster()
+            try:
+                cluster.start()
+            except SlurmClusterUnavailable as error:
+                cluster.cleanup()
+                skip_or_fail(str(error))
+            _SHARED["cluster"] = cluster
+        cluster = _SHARED["cluster"]
+        _SHARED["users"] += 1
         try:
             yield cluster
         finally:
-            cluster.cleanup()
+            _SHARED["users"] -= 1
+            if _SHARED["users"] == 0:
+                _SHARED["cluster"] = None
+                cluster.cleanup()
 
     return slurm_cluster
 

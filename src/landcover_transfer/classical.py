@@ -36,13 +36,20 @@ ESTIMATORS = {
 }
 
 
-def build_model(spec: dict):
+# Estimators that take `n_jobs`: the job's threads, unless the config sets it.
+PARALLEL = {"RandomForestClassifier", "XGBClassifier"}
+
+
+def build_model(spec: dict, n_jobs: int | None = None):
     """A Pipeline from a config entry {estimator, scale, params}."""
     factory = ESTIMATORS.get(spec["estimator"])
     if factory is None:
         raise ConfigError(f"unknown estimator '{spec['estimator']}' (known: {', '.join(ESTIMATORS)})")
+    params = dict(spec.get("params", {}))
+    if n_jobs and spec["estimator"] in PARALLEL:
+        params.setdefault("n_jobs", n_jobs)
     try:
-        estimator = factory(**spec.get("params", {}))
+        estimator = factory(**params)
     except TypeError as error:
         raise ConfigError(f"{spec['estimator']}: {error}") from None
     steps = [StandardScaler()] if spec.get("scale") else []
@@ -50,9 +57,10 @@ def build_model(spec: dict):
 
 
 def fit_and_predict(spec: dict, x_fit: np.ndarray, y_fit: np.ndarray, x_selection: np.ndarray,
-                    x_evaluation: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray, float]:
+                    x_evaluation: np.ndarray, n_classes: int,
+                    n_jobs: int | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """Fit on the fit split; class probabilities on the selection and evaluation splits, and the fit time."""
-    model = build_model(spec)
+    model = build_model(spec, n_jobs)
     started = time.time()
     model.fit(x_fit, y_fit)
     fit_time = time.time() - started

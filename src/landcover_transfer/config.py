@@ -23,8 +23,8 @@ def check_references(config: dict) -> None:
     for name, strategy in config["strategies"].items():
         must_exist([phase["schedule"] for phase in strategy["phases"]], "schedules", f"strategies.{name}")
     for name, arch in config["architectures"].items():
-        deepest = max(phase["blocks"] for s in grid["strategies"] if s in config["strategies"]
-                      for phase in config["strategies"][s]["phases"]) if grid["strategies"] else 0
+        deepest = max((phase["blocks"] for s in grid["strategies"] if s in config["strategies"]
+                       for phase in config["strategies"][s]["phases"]), default=0)
         if name in grid["architectures"] and deepest > len(arch["blocks"]):
             problems.append(f"architectures.{name}: a strategy unfreezes {deepest} blocks, "
                             f"only {len(arch['blocks'])} configured")

@@ -37,7 +37,10 @@ def build_augmentation(layers: list[dict], seed: int) -> keras.Sequential | None
         layer_class = getattr(keras.layers, name, None)
         if layer_class is None:
             raise ConfigError(f"augmentation layer '{name}' is not a keras.layers class")
-        built.append(layer_class(**(kwargs or {}), seed=seed))
+        try:
+            built.append(layer_class(**(kwargs or {}), seed=seed))
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"augmentation layer {name} {kwargs}: {error}") from None
     return keras.Sequential(built, name="augmentation")
 
 
@@ -133,6 +136,11 @@ def configure_runtime(training: dict, threads: int | None) -> dict:
     return {"gpu": has_gpu, "mixed_precision": mixed, "jit_compile": resolve(training.get("jit_compile", "auto"))}
 
 
+def image_size_for(arch: dict, training: dict) -> int:
+    """The resolution a base sees: the architecture's own `image_size`, else the training one."""
+    return arch.get("image_size", training["image_size"])
+
+
 def history_best(history: pd.DataFrame, monitor: str) -> float | None:
     return float(history[monitor].max()) if len(history) and monitor in history else None
 
@@ -166,7 +174,7 @@ def train_variant(
     monitor = training["early_stopping"]["monitor"]
     data_size = arrays["x_fit"].shape[1]
 
-    model, base = build_finetune_model(arch, head, n_classes, data_size, training["image_size"], weights)
+    model, base = build_finetune_model(arch, head, n_classes, data_size, image_size_for(arch, training), weights)
     train_ds = make_dataset(arrays["x_fit"], arrays["y_fit"], training["batch_size"], shuffle=True, seed=seed,
                             augmentation=build_augmentation(augmentation, seed))
     selection_ds = make_dataset(arrays["x_selection"], arrays["y_selection"], training["batch_size"],
@@ -207,6 +215,9 @@ def train_variant(
             keras.callbacks.CSVLogger(str(history_path), append=True),
             *(extra_callbacks or []),
         ]
+        # BackupAndRestore resumes by setting model._initial_epoch, which Keras never clears: a phase-1
+        # resume epoch would otherwise override phase 2's initial_epoch (re-running phase 1's epochs).
+        model._initial_epoch = None
         model.fit(train_ds, validation_data=selection_ds, initial_epoch=phase["start"], epochs=phase["end"],
                   callbacks=callbacks, verbose=2)
         model.save_weights(done_path)
@@ -302,13 +313,15 @@ def pretrain_stand_in(arrays: dict, *, arch: dict, training: dict, pretrain: dic
 
     runtime = configure_runtime(training, threads)
     keras.utils.set_random_seed(training["seed"])
-    data_size, image_size = arrays["x_fit"].shape[1], training["image_size"]
+    data_size, image_size = arrays["x_fit"].shape[1], image_size_for(arch, training)
     base = build_base(arch, image_size, None)
     inputs, x = inputs_to_base(arch, data_size, image_size)
     x = keras.layers.GlobalAveragePooling2D()(base(x))
     outputs = keras.layers.Dense(n_classes, activation="softmax", dtype="float32")(x)
     model = keras.Model(inputs, outputs)
-    model.compile(optimizer=keras.optimizers.Adam(pretrain["learning_rate"]),
+    # VGG16 has no BatchNormalization: from scratch it needs a smaller rate than the others.
+    learning_rate = arch.get("pretrain_learning_rate", pretrain["learning_rate"])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   jit_compile=runtime["jit_compile"])
     seed = training["seed"]

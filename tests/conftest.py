@@ -1,0 +1,48 @@
+"""Shared fixtures: running Snakemake on the repository's workflow in a temporary working directory.
+
+Every run uses `-s <repo>/Snakefile -d <tmp dir>`, so results, logs and `.snakemake/` land in the
+temporary directory and the repository's working tree is never touched.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
+
+
+def _run_snakemake(workdir, *args, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`snakemake -s <repo>/Snakefile -d <workdir> ARGS`; stdout and stderr captured as text.
+
+    Put targets before options that take several values (`--configfile`, `--resources`), or
+    Snakemake parses them as more values of that option.
+    """
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+           *map(str, args)]
+    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def run_snakemake():
+    """The function `run_snakemake(workdir, *args, timeout=600)` -> CompletedProcess."""
+    return _run_snakemake
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The working directory of one complete run of tests/config/tiny.yaml (once per test session).
+
+    Tests must not change it; copy it (shutil.copytree) to modify results.
+    """
+    workdir = tmp_path_factory.mktemp("tiny_run")
+    result = _run_snakemake(workdir, "-j4", "--resources", "gpu=1", "--configfile", TINY_CONFIG, timeout=900)
+    (tmp_path_factory.getbasetemp() / "tiny_run.out").write_text(result.stdout + result.stderr)
+    if result.returncode != 0:
+        pytest.fail(f"tiny workflow run failed (exit {result.returncode}):\n"
+                    f"{(result.stdout + result.stderr)[-6000:]}", pytrace=False)
+    return workdir

@@ -1,0 +1,86 @@
+"""The study's classical models (config/config.yaml) learn from simple features; bad specs fail clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from landcover_transfer.classical import build_model, fit_and_predict
+from landcover_transfer.errors import ConfigError
+from landcover_transfer.synthetic import make_synthetic
+
+REPO = Path(__file__).resolve().parents[1]
+
+MODELS = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["classical"]["models"]
+
+
+def hand_features(x: np.ndarray) -> np.ndarray:
+    """Per-channel means and standard deviations plus the image averaged down to 8x8 pixels (no TensorFlow)."""
+    x = x.astype(np.float32) / 255.0
+    n, size = len(x), x.shape[1]
+    cell = size // 8
+    pooled = x[:, :cell * 8, :cell * 8].reshape(n, 8, cell, 8, cell, 3).mean(axis=(2, 4))
+    return np.concatenate([x.mean(axis=(1, 2)), x.std(axis=(1, 2)), pooled.reshape(n, -1)], axis=1)
+
+
+@pytest.fixture(scope="module")
+def data():
+    dataset = make_synthetic(40, 20)
+    n_classes = len(dataset.class_names)
+    x_train, x_val = hand_features(dataset.x_train), hand_features(dataset.x_val)
+    # Selection split: every 5th training image, the rest fit the model (like protocol honest).
+    selection = np.arange(len(x_train)) % 5 == 0
+    return {"x_fit": x_train[~selection], "y_fit": dataset.y_train[~selection], "x_selection": x_train[selection],
+            "y_selection": dataset.y_train[selection], "x_evaluation": x_val, "y_evaluation": dataset.y_val,
+            "n_classes": n_classes}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_study_model_beats_chance_with_valid_probabilities(name, data):
+    n_classes = data["n_classes"]
+    proba_selection, proba_evaluation, fit_time = fit_and_predict(
+        MODELS[name], data["x_fit"], data["y_fit"], data["x_selection"], data["x_evaluation"], n_classes,
+        n_jobs=1)  # one thread: all cores made XGBoost 15x slower on a busy 2-core machine
+    for proba, x in ((proba_selection, data["x_selection"]), (proba_evaluation, data["x_evaluation"])):
+        assert proba.shape == (len(x), n_classes)
+        assert np.all(proba >= 0) and np.all(np.isfinite(proba))
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    accuracy = float(np.mean(proba_evaluation.argmax(axis=1) == data["y_evaluation"]))
+    selection_accuracy = float(np.mean(proba_selection.argmax(axis=1) == data["y_selection"]))
+    chance = 1 / n_classes
+    print(f"{name}: evaluation accuracy {accuracy:.3f}, selection accuracy {selection_accuracy:.3f} "
+          f"(chance {chance:.3f}), fit {fit_time:.2f} s")
+    assert accuracy > 2 * chance, f"{name}: accuracy {accuracy:.3f} is not well above chance {chance:.3f}"
+    assert fit_time >= 0
+
+
+def test_probabilities_have_a_column_for_a_class_missing_from_the_fit_data(data):
+    absent = data["n_classes"] - 1
+    keep = data["y_fit"] != absent
+    spec = MODELS["logistic_regression"]
+    _, proba, _ = fit_and_predict(spec, data["x_fit"][keep], data["y_fit"][keep], data["x_selection"],
+                                  data["x_evaluation"], data["n_classes"])
+    assert proba.shape == (len(data["x_evaluation"]), data["n_classes"])
+    assert np.all(proba[:, absent] == 0)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_scale_adds_a_standard_scaler():
+    scaled = build_model({"estimator": "LogisticRegression", "scale": True, "params": {}})
+    plain = build_model({"estimator": "LogisticRegression", "params": {}})
+    assert [type(step).__name__ for step in scaled] == ["StandardScaler", "LogisticRegression"]
+    assert [type(step).__name__ for step in plain] == ["LogisticRegression"]
+
+
+def test_unknown_estimator_raises_config_error_naming_it():
+    with pytest.raises(ConfigError, match="KNeighborsClassifier"):
+        build_model({"estimator": "KNeighborsClassifier", "params": {}})
+
+
+@pytest.mark.parametrize("estimator", ["LogisticRegression", "RandomForestClassifier", "LinearSVC", "SVC"])
+def test_bad_params_raise_config_error_naming_the_parameter(estimator):
+    with pytest.raises(ConfigError, match="n_trees_please"):
+        build_model({"estimator": estimator, "params": {"n_trees_please": 3}})

@@ -1,0 +1,166 @@
+"""The shipped configurations validate; the schema documents every key; bad configs fail clearly."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import update_config, validate
+
+from landcover_transfer.config import check_references
+from landcover_transfer.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
+
+CONFIG = REPO / "config" / "config.yaml"
+DEMO = REPO / "config" / "demo.yaml"
+SCHEMA = REPO / "config" / "schema.yaml"
+OVERLAYS = {"config": [], "demo": [DEMO], "tiny": [TINY_CONFIG]}
+
+
+def load_yaml(path):
+    return yaml.safe_load(path.read_text())
+
+
+def merged_config(*overlays) -> dict:
+    """config/config.yaml updated key by key by each overlay, as `--configfile overlay` does."""
+    config = load_yaml(CONFIG)
+    for overlay in overlays:
+        update_config(config, load_yaml(overlay))
+    return config
+
+
+def valid_config(*overlays) -> dict:
+    config = merged_config(*overlays)
+    validate(config, str(SCHEMA))  # also fills in the schema's defaults, as rules/common.smk does
+    return config
+
+
+@pytest.mark.parametrize("name", sorted(OVERLAYS))
+def test_shipped_configs_validate_and_reference_only_defined_names(name):
+    config = valid_config(*OVERLAYS[name])
+    check_references(config)
+    # The overlay really was applied (a failure here means the merge emulation is wrong, not the config).
+    for overlay in OVERLAYS[name]:
+        assert config["data"]["source"] == load_yaml(overlay)["data"]["source"]
+
+
+def test_tiny_config_is_a_subset_of_the_study_grid():
+    study, tiny = valid_config(), valid_config(TINY_CONFIG)
+    for axis in ("architectures", "strategies", "augmentations"):
+        assert set(tiny["finetune"][axis]) <= set(study["finetune"][axis]), axis
+
+
+def _schema_properties(node, path=""):
+    """(dotted path, subschema) of every entry under a `properties` key, anywhere in the schema."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "properties" and isinstance(value, dict):
+                for name, sub in value.items():
+                    yield f"{path}.{name}".lstrip("."), sub
+                    yield from _schema_properties(sub, f"{path}.{name}")
+            else:
+                child = path if key in ("additionalProperties", "items", "definitions") else f"{path}.{key}"
+                yield from _schema_properties(value, child)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _schema_properties(item, path)
+
+
+def test_every_schema_property_has_a_description():
+    schema = load_yaml(SCHEMA)
+    properties = list(_schema_properties(schema))
+    assert len(properties) > 50, "the schema walk found too few properties; the walker is broken"
+    undocumented = [path for path, sub in properties
+                    if not (isinstance(sub, dict) and str(sub.get("description", "")).strip())]
+    assert undocumented == []
+
+
+def test_optional_top_level_sections_have_defaults():
+    schema = load_yaml(SCHEMA)
+    required = set(schema["required"])
+    missing = [name for name, sub in schema["properties"].items()
+               if sub.get("type") == "object" and name not in required and "default" not in sub]
+    assert missing == []
+    # Functionally: a config with only the required sections gets every other section from the schema.
+    study = load_yaml(CONFIG)
+    minimal = {name: copy.deepcopy(study[name]) for name in required}
+    validate(minimal, str(SCHEMA))
+    assert set(minimal) == set(schema["properties"])
+    check_references(minimal)
+
+
+def _set(config, dotted, value):
+    *parents, last = dotted.split(".")
+    node = config
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    node[last] = value
+
+
+BAD_REFERENCES = [
+    # (what to change, new value, the undefined name the error must show)
+    ("finetune.architectures", ["vgg16", "vgg99"], "vgg99"),
+    ("finetune.strategies", ["warp_speed"], "warp_speed"),
+    ("finetune.augmentations", ["none", "kaleidoscope"], "kaleidoscope"),
+    ("strategies.last_block.phases.0.schedule", "cosine_warmup", "cosine_warmup"),
+    ("ensemble.members", ["vgg16/last_block/none", "vgg16/last_block/rot90"], "vgg16/last_block/rot90"),
+    ("features.architecture", "alexnet", "alexnet"),
+    ("ensemble.include_classical", ["knn"], "knn"),
+]
+
+
+@pytest.mark.parametrize("dotted, value, bad_name", BAD_REFERENCES, ids=[b[2] for b in BAD_REFERENCES])
+def test_undefined_names_raise_config_error_naming_them(dotted, value, bad_name):
+    config = valid_config()
+    _set(config, dotted, value)
+    validate(config, str(SCHEMA))  # the schema cannot see these: only check_references can
+    with pytest.raises(ConfigError) as error:
+        check_references(config)
+    assert bad_name in str(error.value)
+    assert dotted.split(".")[0] in str(error.value)
+
+
+def test_all_undefined_names_are_reported_at_once():
+    config = valid_config()
+    config["finetune"]["architectures"] = ["vgg99"]
+    config["finetune"]["strategies"] = ["warp_speed"]
+    with pytest.raises(ConfigError) as error:
+        check_references(config)
+    assert "vgg99" in str(error.value) and "warp_speed" in str(error.value)
+
+
+SCHEMA_VIOLATIONS = [
+    ("training.epochs", 0, "epochs"),
+    ("trainig", {"epochs": 3}, "trainig"),  # unknown top-level key (a typo)
+    ("classical.models.knn", {"estimator": "KNeighborsClassifier"}, "KNeighborsClassifier"),
+    ("evaluation.protocol", "peeking", "peeking"),
+    ("training.early_stopping.patience", 0, "patience"),
+]
+
+
+@pytest.mark.parametrize("dotted, value, shown", SCHEMA_VIOLATIONS, ids=[s[0] for s in SCHEMA_VIOLATIONS])
+def test_schema_violations_fail_validation(dotted, value, shown):
+    config = merged_config()
+    _set(config, dotted, value)
+    with pytest.raises(WorkflowError) as error:
+        validate(config, str(SCHEMA))
+    assert shown in str(error.value)
+
+
+def test_snakemake_reports_an_unknown_architecture_without_a_traceback(tmp_path, run_snakemake):
+    override = tmp_path / "override.yaml"
+    override.write_text(yaml.safe_dump({
+        "data": {"source": "synthetic"},
+        "finetune": {"architectures": ["vgg99"], "strategies": ["last_block"], "augmentations": ["none"]},
+    }))
+    result = run_snakemake(tmp_path, "-n", "--configfile", TINY_CONFIG, override, timeout=120)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "vgg99" in output
+    assert "Traceback (most recent call last)" not in output
+    assert not (tmp_path / "results").exists()

@@ -1,0 +1,423 @@
+"""The real workflow through the real SLURM profile, on a throw-away one-node SLURM cluster.
+
+Every test here is marked `slurm` and uses the session fixture `slurm_cluster`
+(tests/slurm_cluster.py: one node with 16 advertised CPUs, 256 GB and two fake GPUs in the
+partitions `cpu` and `gpu`). It skips where such a cluster cannot run (not root, no apt-get) and
+fails instead on CI (CI=true) as root.
+
+The profile is profiles/slurm as a user would use it after the one-time edit of its site
+placeholders (`render_profile`: account and partitions filled in), with one more change:
+`software-deployment-method: conda` removed, because conda is not installed on the test machine;
+the jobs then run with the interpreter Snakemake runs from (the repository's .venv), which is the
+profile's documented "pre-built virtualenv on the shared filesystem" alternative. The settings
+this cluster needs because it has no accounting database (`--slurm-status-command squeue`, a short
+`--slurm-init-seconds-before-status-checks`) and test-specific `--retries 0` are scalar options,
+so they are given on the command line (which replaces only those keys of the profile). The
+workflow runs from the repository's Snakefile (`-s`) in a temporary working directory (`-d`).
+
+* `test_tiny_config_through_slurm_profile`: tests/config/tiny.yaml end to end; every output;
+  GPU rules asked for and got a GPU on the gpu partition with the profile's resources (which win
+  over the tiny config's), CPU rules did not; the `localrules` were not submitted.
+* `test_failed_variant_is_rerun_alone`: one augmentation policy that Keras rejects fails only its
+  `finetune` job; keep-going finishes the rest, nothing is aggregated; once the policy is fixed a
+  rerun submits exactly that one training, then the aggregation runs.
+* `test_cancelled_training_resumes_from_last_epoch`: a training job cancelled mid-run (scancel)
+  with Snakemake stopped too (SIGTERM) resumes from its last finished epoch on the rerun.
+
+Run: `.venv/bin/pytest -q -m slurm tests/test_slurm_workflow.py -s --durations=5`
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from slurm_cluster import (  # noqa: F401  (slurm_cluster is a fixture)
+    parse_job_stats,
+    render_profile,
+    run_snakemake,
+    slurm_cluster,
+)
+
+pytestmark = pytest.mark.slurm
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEFILE = REPO / "Snakefile"
+SLURM_PROFILE = REPO / "profiles" / "slurm"
+TINY = REPO / "tests" / "config" / "tiny.yaml"
+ACCOUNT = "lcttest"  # Slurm lower-cases account names
+
+# rules/common.smk's `localrules:` (checked against the file below, so a change there is noticed)
+LOCAL_RULES = {
+    "make_splits", "classical_table", "finetune_table", "ensemble", "ensemble_table", "leaderboard", "plots",
+}
+# submitted by the tiny run; extract_features goes to a GPU by the profile's decision (set-resources)
+GPU_RULES = {"finetune", "extract_features"}
+CPU_RULES = {"synthetic_dataset", "train_classical"}
+
+
+# ------------------------------------------------------------------ helpers
+@pytest.fixture(autouse=True)
+def _print_wall_time(request):
+    start = time.monotonic()
+    yield
+    print(f"\n[wall time] {request.node.name}: {time.monotonic() - start:.1f} s")
+
+
+def _workflow_localrules() -> set[str]:
+    text = (REPO / "rules" / "common.smk").read_text()
+    block = re.search(r"^localrules:\s*\n((?:[ \t]+\w+,?\s*\n)+)", text, re.M)
+    assert block, "no `localrules:` block in rules/common.smk"
+    return set(re.findall(r"\w+", block.group(1)))
+
+
+def _merged_config(*files: Path) -> dict:
+    """config/config.yaml updated by `files` as Snakemake merges --configfile (dicts key by key)."""
+
+    def update(target: dict, source: dict) -> dict:
+        for key, value in source.items():
+            if isinstance(value, dict) and isinstance(target.get(key), dict):
+                update(target[key], value)
+            else:
+                target[key] = value
+        return target
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for path in files:
+        update(config, yaml.safe_load(Path(path).read_text()) or {})
+    return config
+
+
+def _env(cluster) -> dict:
+    # no GPU of the test machine's own, no settings of an enclosing Snakemake run
+    base = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES" and not k.startswith("SNAKEMAKE_")}
+    return cluster.env(base)
+
+
+def _profile(cluster, dest: Path) -> Path:
+    """profiles/slurm after the user's one-time edit for this cluster, minus conda (see module doc)."""
+    original = yaml.safe_load((SLURM_PROFILE / "config.yaml").read_text())
+    gpu_rules = {rule for rule, res in (original.get("set-resources") or {}).items() if "slurm_partition" in res}
+    return render_profile(
+        SLURM_PROFILE,
+        dest,
+        default_resources={"slurm_account": ACCOUNT, "slurm_partition": cluster.cpu_partition},
+        set_resources={rule: {"slurm_partition": cluster.gpu_partition} for rule in gpu_rules},
+        # conda is not installed here; the jobs use this venv's interpreter instead
+        options={"software-deployment-method": None},
+    )
+
+
+def _args(cluster, profile: Path, workdir: Path, configfiles, *extra) -> list[str]:
+    return [
+        "--profile", str(profile), *cluster.snakemake_cli_args(),
+        "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
+        "--configfile", *map(str, configfiles),
+        *extra,
+    ]
+
+
+def _run(cluster, args, workdir: Path, what: str, timeout: float):
+    t0 = time.monotonic()
+    result = run_snakemake(args, cwd=workdir, env=_env(cluster), timeout=timeout)
+    print(f"  {what}: rc={result.returncode}, {time.monotonic() - t0:.1f} s")
+    return result
+
+
+def _new_records(cluster, seen: set[str]):
+    return [r for r in cluster.job_records() if r.job_id not in seen]
+
+
+def _wildcards(record) -> str | None:
+    match = re.search(r"_wildcards_(.+)$", record.fields.get("Comment", ""))
+    return match.group(1) if match else None
+
+
+def _variant_key(variant: str) -> str:
+    return variant.replace("/", "_")  # the plugin's --comment form of the wildcards
+
+
+def _tail(text: str, n: int = 12000) -> str:
+    return text[-n:]
+
+
+def _epochs_in_log(path: Path) -> list[tuple[int, int]]:
+    return [(int(a), int(b)) for a, b in re.findall(r"^Epoch (\d+)/(\d+)\s*$", path.read_text(errors="replace"), re.M)]
+
+
+# ------------------------------------------------------------------ 1. the tiny config end to end
+def test_tiny_config_through_slurm_profile(slurm_cluster, tmp_path):
+    cluster = slurm_cluster
+    assert _workflow_localrules() == LOCAL_RULES, "rules/common.smk's localrules changed: update LOCAL_RULES"
+    workdir = tmp_path / "wf"
+    workdir.mkdir()
+    profile = _profile(cluster, tmp_path / "profile")
+    config = _merged_config(TINY)  # the tiny grid; classical models and ensemble methods merged in
+    variants = [f"{a}/{s}/{g}" for a in config["finetune"]["architectures"]
+                for s in config["finetune"]["strategies"] for g in config["finetune"]["augmentations"]]
+    methods = config["ensemble"]["methods"]
+    classical = list(config["classical"]["models"])
+
+    seen = {r.job_id for r in cluster.job_records()}
+    result = _run(cluster, _args(cluster, profile, workdir, [TINY]), workdir, "tiny run via SLURM", timeout=1500)
+    assert result.returncode == 0, _tail(result.stdout)
+
+    # every output of the study's targets
+    expected = [
+        *(f"results/tables/{t}.{ext}" for t in ("classical", "finetune", "ensemble", "leaderboard") for ext in ("csv", "md")),
+        *(f"results/plots/{p}.png" for p in ("variant_accuracy", "factor_effects", "leaderboard")),
+        *(f"results/finetune/{v}/{f}" for v in variants
+          for f in ("metrics.json", "model.keras", "history.csv", "proba_selection.npy", "curves.png")),
+        *(f"results/ensemble/{m}/metrics.json" for m in methods),
+        *(f"results/classical/{m}/metrics.json" for m in classical),
+    ]
+    missing = [f for f in expected if not (workdir / f).is_file()]
+    assert not missing, f"missing outputs: {missing}\n{_tail(result.stdout)}"
+    assert any((workdir / "results/plots/curves").glob("*.png"))
+    assert not list((workdir / "results/finetune").glob("*/*/*/.resume")), "resume state left behind"
+
+    records = _new_records(cluster, seen)
+    by_rule = cluster.jobs_by_rule(records)
+    print("  SLURM jobs:", {rule: len(rs) for rule, rs in sorted(by_rule.items())})
+    # only the heavy rules were submitted: no localrule, and not the target rule `all`
+    assert set(by_rule) == GPU_RULES | CPU_RULES, records
+    assert not (LOCAL_RULES | {"all"}) & set(by_rule)
+    for rule in LOCAL_RULES:  # ... yet they ran, on the submit host
+        assert re.search(rf"^localrule {rule}:", result.stdout, re.M), f"localrule {rule} did not run"
+    assert all(r.state == "COMPLETED" and r.account == ACCOUNT for r in records), records
+    assert len(by_rule["finetune"]) == len(variants)
+    assert sorted(_wildcards(r) for r in by_rule["finetune"]) == sorted(map(_variant_key, variants))
+    assert len(by_rule["train_classical"]) == len(classical)
+
+    # GPU rules: gpu partition, one GPU requested (--gpus=1) and allocated (the GRES slurmd turns into
+    # CUDA_VISIBLE_DEVICES; tests/test_slurm_profile.py checks the variable itself), and the profile's
+    # set-resources (cpus_per_gpu 8, mem 32000*attempt / 16000*attempt, runtime) win over the tiny
+    # config's (threads 1, mem_mb 2000, runtime 10): the fake node accepts them
+    profile_res = yaml.safe_load((profile / "config.yaml").read_text())["set-resources"]
+    for rule in GPU_RULES:
+        for r in by_rule[rule]:
+            assert r.partition == cluster.gpu_partition, r
+            assert r.requested_gpus == 1 and r.allocated_gpus == 1, r.fields
+            assert "gpu:8" in r.fields.get("CpusPerTres", "") and r.cpus == 8, r.fields
+            assert r.mem_mb == int(profile_res[rule]["mem_mb"].split("*")[0]), r
+            hours = int(profile_res[rule]["runtime"].split("*")[0]) // 60
+            assert r.time_limit == f"{hours:02d}:00:00", r
+
+    # CPU rules: cpu partition, no GPU; mem from the rule (tiny config: 2000) or default-resources (4000)
+    for rule in CPU_RULES:
+        for r in by_rule[rule]:
+            assert r.partition == cluster.cpu_partition, r
+            assert r.requested_gpus == 0 and r.allocated_gpus == 0, r.fields
+            assert not r.fields.get("CpusPerTres"), r.fields
+    assert [r.mem_mb for r in by_rule["synthetic_dataset"]] == [4000]
+    assert {r.mem_mb for r in by_rule["train_classical"]} == {config["resources"]["classical"]["mem_mb"]}
+
+
+# ------------------------------------------------------------------ 2. one failing variant
+BROKEN_V = "mobilenet_v2/last_block/broken"
+GOOD_V = "mobilenet_v2/last_block/none"
+
+
+def _write_override(path: Path, broken_policy: list) -> None:
+    path.write_text(yaml.safe_dump({
+        "augmentations": {"broken": broken_policy},
+        "finetune": {"strategies": ["last_block"], "augmentations": ["none", "broken"]},
+        # the tiny config's members name variants not in this grid (schema: a list of >= 2 ids)
+        "ensemble": {"members": [GOOD_V, BROKEN_V], "methods": ["majority_vote", "stacking"]},
+    }))
+
+
+def test_failed_variant_is_rerun_alone(slurm_cluster, tmp_path):
+    cluster = slurm_cluster
+    workdir = tmp_path / "wf"
+    workdir.mkdir()
+    profile = _profile(cluster, tmp_path / "profile")
+    override = tmp_path / "override.yaml"
+    # RandomContrast(factor=2.0) raises ValueError when the layer is built, i.e. inside the
+    # finetune job (the schema accepts any one-key entry). Not RandomFlip(mode="sideways"):
+    # Keras 3.15 accepts an unknown flip mode silently and then never flips.
+    _write_override(override, [{"RandomContrast": {"factor": 2.0}}])
+    # retries 0: the failure is deterministic, the profile's 2 retries would only repeat it
+    args = _args(cluster, profile, workdir, [TINY, override], "--retries", "0")
+
+    # ---- run 1: the broken variant fails, keep-going completes everything else it can
+    seen = {r.job_id for r in cluster.job_records()}
+    first = _run(cluster, args, workdir, "run 1 (one broken variant)", timeout=1200)
+    assert first.returncode != 0, _tail(first.stdout)
+    for name in ("metrics.json", "model.keras"):
+        assert (workdir / "results/finetune" / GOOD_V / name).is_file(), _tail(first.stdout)
+        assert not (workdir / "results/finetune" / BROKEN_V / name).exists()
+    # the independent classical branch completed; nothing that needs all variants ran
+    assert (workdir / "results/tables/classical.csv").is_file(), _tail(first.stdout)
+    for path in ("results/tables/finetune.csv", "results/ensemble", "results/tables/ensemble.csv",
+                 "results/tables/leaderboard.csv", "results/plots"):
+        assert not (workdir / path).exists(), f"{path} exists although a variant failed"
+
+    records = _new_records(cluster, seen)
+    failed = [r for r in records if r.state != "COMPLETED"]
+    assert [(r.rule, r.state, _wildcards(r)) for r in failed] == [("finetune", "FAILED", _variant_key(BROKEN_V))], records
+    assert sorted(_wildcards(r) for r in records if r.rule == "finetune") == sorted(
+        map(_variant_key, (GOOD_V, BROKEN_V)))
+    log = (workdir / "logs/finetune" / f"{BROKEN_V}.log").read_text(errors="replace")
+    # Keras's message (ValueError), possibly wrapped by the workflow into a one-line ConfigError
+    assert "RandomContrast" in log and "Received: factor=2.0" in log, log[-3000:]
+    assert re.search(r"Error in rule finetune", first.stdout), _tail(first.stdout)
+
+    # ---- the policy is fixed: the plan is that one training plus the aggregation
+    _write_override(override, [{"RandomContrast": {"factor": 0.2}}])
+    expected = {"all": 1, "finetune": 1, "finetune_table": 1, "ensemble": 2, "ensemble_table": 1,
+                "leaderboard": 1, "plots": 1}
+    plan = _run(cluster, [*args, "--dry-run"], workdir, "dry run after the fix", timeout=300)
+    assert plan.returncode == 0, _tail(plan.stdout)
+    assert parse_job_stats(plan.stdout) == expected, _tail(plan.stdout)
+    planned = re.findall(r"wildcards: arch=(\S+), strategy=(\S+), aug=(\S+)", plan.stdout)
+    assert ["/".join(w) for w in planned] == [BROKEN_V], _tail(plan.stdout)
+
+    # ---- run 2: exactly that job is submitted to SLURM
+    seen = {r.job_id for r in cluster.job_records()}
+    second = _run(cluster, args, workdir, "run 2 (after the fix)", timeout=900)
+    assert second.returncode == 0, _tail(second.stdout)
+    stats = parse_job_stats(second.stdout)
+    print("  rerun job stats:", stats)
+    assert stats == expected, _tail(second.stdout)
+    new = _new_records(cluster, seen)
+    print("  rerun SLURM jobs:", [(r.rule, _wildcards(r), r.state) for r in new])
+    assert [(r.rule, _wildcards(r), r.state, r.partition) for r in new] == [
+        ("finetune", _variant_key(BROKEN_V), "COMPLETED", cluster.gpu_partition)
+    ], new
+    for path in ("results/tables/finetune.csv", "results/tables/ensemble.csv", "results/tables/leaderboard.csv",
+                 "results/plots/variant_accuracy.png", f"results/finetune/{BROKEN_V}/metrics.json"):
+        assert (workdir / path).is_file(), path
+    rows = pd.read_csv(workdir / "results/tables/finetune.csv")
+    assert len(rows) == 2, rows
+
+
+# ------------------------------------------------------------------ 3. resume after a cancelled job
+RESUME_V = "mobilenet_v2/last_block/none"
+EPOCHS = 6
+
+
+def _data_rows(path: Path) -> int:
+    try:
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+    except (FileNotFoundError, UnicodeDecodeError):
+        return 0
+    return max(0, len(lines) - 1)  # minus the header
+
+
+def test_cancelled_training_resumes_from_last_epoch(slurm_cluster, tmp_path):
+    cluster = slurm_cluster
+    workdir = tmp_path / "wf"
+    workdir.mkdir()
+    profile = _profile(cluster, tmp_path / "profile")
+    override = tmp_path / "resume.yaml"
+    override.write_text(yaml.safe_dump({
+        # more and larger images than tiny.yaml (the model resizes 32 -> 96 px), so that an epoch
+        # takes seconds (measured ~0.5 s at tiny.yaml's size): the cancel lands mid-training
+        "data": {"synthetic": {"train_per_class": 120}},
+        "finetune": {"strategies": ["last_block"], "augmentations": ["none"]},
+        # patience above the epoch count: the run must not stop early
+        "training": {"epochs": EPOCHS, "image_size": 96, "early_stopping": {"patience": EPOCHS + 1}},
+        "ensemble": {"members": "best_per_architecture"},
+    }))
+    target = "all_finetune"  # the fine-tuning branch only: synthetic_dataset, make_splits, finetune, finetune_table
+    args = _args(cluster, profile, workdir, [TINY, override])
+    resume_history = workdir / "results/finetune" / RESUME_V / ".resume/history.csv"
+    job_log = workdir / "logs/finetune" / f"{RESUME_V}.log"
+
+    # ---- run 1, interrupted. --retries 0: Snakemake must not resubmit the cancelled job itself
+    # before it is stopped (with retries that resubmission would resume the same way).
+    seen = {r.job_id for r in cluster.job_records()}
+    out_path = tmp_path / "run1.out"
+    t0 = time.monotonic()
+    with open(out_path, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "snakemake", *args, "--retries", "0", target],
+            cwd=workdir, env=_env(cluster), stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 900
+        job = None
+        while True:
+            rows = _data_rows(resume_history)
+            if rows >= 2:
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"snakemake exited (rc={proc.returncode}) before 2 epochs were logged:\n"
+                            f"{_tail(out_path.read_text())}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"no 2 epochs in {resume_history} after 900 s:\n{_tail(out_path.read_text())}")
+            time.sleep(0.2)
+        running = [r for r in _new_records(cluster, seen) if r.rule == "finetune" and r.state == "RUNNING"]
+        assert len(running) == 1, f"expected one running finetune job: {running}"
+        job = running[0]
+        assert _wildcards(job) == _variant_key(RESUME_V)
+        cluster.run("scancel", job.job_id)
+        print(f"  scancel {job.job_id} after {rows} epochs logged, {time.monotonic() - t0:.1f} s into run 1")
+        # then stop Snakemake itself, as if the login session had gone
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            print("  snakemake ignored SIGTERM for 90 s: killed")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    first_out = out_path.read_text(errors="replace")
+    print(f"  run 1 (interrupted): rc={proc.returncode}, {time.monotonic() - t0:.1f} s")
+
+    # the job is gone, and it was cancelled mid-training (not finished)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = next(r.state for r in cluster.job_records([job.job_id]))
+        if state not in ("RUNNING", "COMPLETING", "PENDING", "CONFIGURING"):
+            break
+        time.sleep(0.5)
+    assert state == "CANCELLED", f"job {job.job_id}: {state}"
+    epochs_done = _data_rows(resume_history)
+    assert 2 <= epochs_done < EPOCHS, (
+        f"{epochs_done} epochs finished before the cancel took effect: the training is too fast "
+        f"for this test (raise data.synthetic.train_per_class)\n{_tail(first_out)}")
+    assert not (workdir / "results/finetune" / RESUME_V / "metrics.json").exists()
+    assert (resume_history.parent / "backup_phase1").is_dir(), "no BackupAndRestore state to resume from"
+
+    # a Snakemake killed without its cleanup leaves a lock: --unlock, as the profile's comment says
+    locks = workdir / ".snakemake/locks"
+    if locks.is_dir() and any(locks.iterdir()):
+        print("  run 1 left a lock: --unlock")
+        unlock = _run(cluster, [*args, "--unlock"], workdir, "unlock", timeout=120)
+        assert unlock.returncode == 0, _tail(unlock.stdout)
+
+    # ---- run 2: the training continues after the last finished epoch
+    seen = {r.job_id for r in cluster.job_records()}
+    second = _run(cluster, [*args, "--rerun-incomplete", target], workdir, "run 2 (resume)", timeout=900)
+    assert second.returncode == 0, _tail(second.stdout)
+    new = _new_records(cluster, seen)
+    assert [(r.rule, r.state) for r in new] == [("finetune", "COMPLETED")], new
+
+    epochs = _epochs_in_log(job_log)
+    print(f"  epochs finished before the cancel: {epochs_done}; rerun log epochs: {epochs}")
+    assert epochs, job_log.read_text(errors="replace")[-3000:]
+    assert all(total == EPOCHS for _, total in epochs)
+    assert epochs[0][0] >= 3, f"the rerun started at epoch {epochs[0][0]}: not resumed"
+    assert [n for n, _ in epochs] == list(range(epochs_done + 1, EPOCHS + 1)), (
+        f"the rerun should train exactly the epochs after the {epochs_done} finished ones: {epochs}")
+
+    history = pd.read_csv(workdir / "results/finetune" / RESUME_V / "history.csv")
+    assert history["epoch"].tolist() == list(range(EPOCHS)), history
+    metrics = json.loads((workdir / "results/finetune" / RESUME_V / "metrics.json").read_text())
+    assert metrics["epochs_run"] == EPOCHS, metrics
+    assert not resume_history.parent.exists(), "resume state left behind after success"

@@ -1,0 +1,374 @@
+"""The Snakemake workflow: lint, job plans computed from the configs, clear errors, and one tiny end-to-end run.
+
+Every Snakemake call runs in a temporary working directory (`-d`), never in the repository.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from snakemake.utils import update_config, validate
+
+from landcover_transfer.data import Splits, write_dataset
+from landcover_transfer.synthetic import make_synthetic
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
+
+CONFIG = REPO / "config" / "config.yaml"
+DEMO = REPO / "config" / "demo.yaml"
+TRACEBACK = "Traceback (most recent call last)"
+VARIANT_FILES = ("model.keras", "history.csv", "metrics.json", "report.csv", "proba_selection.npy",
+                 "proba_evaluation.npy", "curves.png", "confusion.png")
+CLASSICAL_FILES = ("metrics.json", "report.csv", "confusion.png", "proba_selection.npy", "proba_evaluation.npy")
+ENSEMBLE_FILES = ("metrics.json", "report.csv", "confusion.png", "proba_evaluation.npy")
+TABLES = ("classical", "finetune", "ensemble", "leaderboard")
+AGGREGATION = {"finetune_table", "ensemble", "ensemble_table", "leaderboard", "plots", "all"}
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def config_for(*overlays) -> dict:
+    """config/config.yaml with each overlay applied key by key (as --configfile does), defaults filled in."""
+    config = yaml.safe_load(CONFIG.read_text())
+    for overlay in overlays:
+        update_config(config, yaml.safe_load(Path(overlay).read_text()))
+    validate(config, str(REPO / "config" / "schema.yaml"))
+    return config
+
+
+def variants(config) -> list[str]:
+    grid = config["finetune"]
+    return [f"{a}/{s}/{g}" for a in grid["architectures"] for s in grid["strategies"] for g in grid["augmentations"]]
+
+
+def expected_job_counts(config) -> dict[str, int]:
+    """Jobs `snakemake -n` must plan for a config in an empty working directory, counted from the config."""
+    grid = config["finetune"]
+    uses_features = set(grid["architectures"]) | {config["features"]["architecture"]}
+    stand_in = [a for a in uses_features
+                if config["architectures"][a].get("weights", config["weights"]) is None
+                and config["random_weights_policy"] == "pretrain"]
+    counts = {
+        "synthetic_dataset": int(config["data"]["source"] == "synthetic"),
+        "eurosat_to_h5": int(config["data"]["source"] == "eurosat"),
+        "make_splits": 1,
+        "pretrain_base": len(stand_in),
+        "extract_features": 1,
+        "train_classical": len(config["classical"]["models"]),
+        "classical_table": 1,
+        "finetune": len(grid["architectures"]) * len(grid["strategies"]) * len(grid["augmentations"]),
+        "finetune_table": 1,
+        "ensemble": len(config["ensemble"]["methods"]),
+        "ensemble_table": 1,
+        "leaderboard": 1,
+        "plots": 1,
+        "all": 1,
+    }
+    return {job: n for job, n in counts.items() if n}
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The "Job stats" table of Snakemake's output as {rule: count} (without the total)."""
+    match = re.search(r"^Job stats:\n.*?\n-+ +-+\n(.*?)^total +(\d+)", output, re.S | re.M)
+    assert match, f"no Job stats table in the output:\n{output[-3000:]}"
+    counts = {}
+    for line in match[1].splitlines():
+        name, count = line.split()[:2]
+        counts[name] = int(count)
+    assert sum(counts.values()) == int(match[2])
+    return counts
+
+
+def planned_outputs(output: str) -> list[str]:
+    """Every `output:` line of a dry run's job list, split into files."""
+    return [f.strip() for line in re.findall(r"^\s+output: (.*)$", output, re.M) for f in line.split(",")]
+
+
+def make_study_file(workdir: Path) -> None:
+    """A tiny but valid data/earth_data.h5, so the study config (data.source: file) can plan its jobs."""
+    write_dataset(workdir / "data" / "earth_data.h5", make_synthetic(3, 2))
+
+
+def digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def copy_run(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target, symlinks=True)  # copy2: modification times are kept
+    return target
+
+
+def out(result) -> str:
+    return result.stdout + result.stderr
+
+
+# --- lint and dry runs (fast) -------------------------------------------------------------------
+
+
+def test_lint_is_clean(tmp_path, run_snakemake):
+    result = run_snakemake(tmp_path, "--lint", "--configfile", DEMO, timeout=300)
+    output = out(result)
+    assert result.returncode == 0, output
+    assert "Congratulations, your workflow is in a good condition!" in output
+    assert "Lints for" not in output
+
+
+@pytest.mark.parametrize("name, overlays, needs_file", [
+    ("study", [], True),
+    ("demo", [DEMO], False),
+    ("tiny", [TINY_CONFIG], False),
+])
+def test_dry_run_plans_the_configured_jobs(name, overlays, needs_file, tmp_path, run_snakemake):
+    config = config_for(*overlays)
+    if needs_file:
+        make_study_file(tmp_path)
+    args = [arg for overlay in overlays for arg in ("--configfile", overlay)]
+    result = run_snakemake(tmp_path, "-n", *args, timeout=300)
+    assert result.returncode == 0, out(result)
+    assert job_counts(out(result)) == expected_job_counts(config)
+    if name == "study":
+        assert config["weights"] == "imagenet" and "pretrain_base" not in job_counts(out(result))
+    if name == "demo":
+        assert job_counts(out(result))["pretrain_base"] == len(config["finetune"]["architectures"])
+    assert not (tmp_path / "results").exists(), "a dry run wrote results"
+
+
+def test_missing_study_file_is_one_clear_error(tmp_path, run_snakemake):
+    result = run_snakemake(tmp_path, "-n", timeout=300)
+    output = out(result)
+    assert result.returncode != 0
+    assert "data/earth_data.h5" in output
+    assert "eurosat" in output.lower() and "make demo" in output
+    assert TRACEBACK not in output
+
+
+@pytest.mark.parametrize("target, planned, not_planned", [
+    ("all_classical", "train_classical", "finetune"),
+    ("all_finetune", "finetune", "train_classical"),
+])
+def test_stage_targets_plan_only_their_stage(target, planned, not_planned, tmp_path, run_snakemake):
+    config = config_for()
+    make_study_file(tmp_path)
+    result = run_snakemake(tmp_path, "-n", target, timeout=300)
+    assert result.returncode == 0, out(result)
+    counts = job_counts(out(result))
+    assert counts[planned] == expected_job_counts(config)[planned]
+    assert not_planned not in counts
+    assert not {"ensemble", "leaderboard", "plots", "all"} & set(counts)
+
+
+# --- the tiny end-to-end run --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_config():
+    return config_for(TINY_CONFIG)
+
+
+def expected_outputs(config) -> list[str]:
+    files = ["results/data/splits.npz", "results/features/features.npz"]
+    files += [f"results/finetune/{v}/{name}" for v in variants(config) for name in VARIANT_FILES]
+    files += [f"results/classical/{m}/{name}" for m in config["classical"]["models"] for name in CLASSICAL_FILES]
+    files += [f"results/ensemble/{m}/{name}" for m in config["ensemble"]["methods"] for name in ENSEMBLE_FILES]
+    files += [f"results/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md")]
+    files += [f"results/plots/{p}.png" for p in ("variant_accuracy", "factor_effects", "leaderboard")]
+    files += [f"results/plots/curves/{a}.png" for a in config["finetune"]["architectures"]]
+    return files
+
+
+@pytest.mark.slow
+def test_tiny_run_writes_every_output(tiny_run, tiny_config):
+    missing = [f for f in expected_outputs(tiny_config) if not (tiny_run / f).is_file()]
+    empty = [f for f in expected_outputs(tiny_config) if (tiny_run / f).is_file() and (tiny_run / f).stat().st_size == 0]
+    assert missing == [] and empty == []
+
+
+@pytest.mark.slow
+def test_tiny_run_every_job_has_a_log_and_nothing_is_left_to_do(tiny_run, tiny_config, run_snakemake):
+    result = run_snakemake(tiny_run, "--summary", "--configfile", TINY_CONFIG, timeout=300)
+    assert result.returncode == 0, out(result)
+    summary = pd.read_csv(io.StringIO(result.stdout[result.stdout.index("output_file"):]), sep="\t")
+    ran = set(expected_job_counts(tiny_config)) - {"all"}
+    assert set(summary["rule"]) == ran
+    assert summary["log-file(s)"].notna().all(), summary[summary["log-file(s)"].isna()]
+    logs = {log for cell in summary["log-file(s)"] for log in cell.split(",")}
+    assert all(log.strip().startswith("logs/") for log in logs)
+    assert [log for log in logs if not (tiny_run / log.strip()).is_file()] == []
+    assert set(summary["status"]) == {"ok"} and set(summary["plan"]) == {"no update"}
+
+    dry = run_snakemake(tiny_run, "-n", "--configfile", TINY_CONFIG, timeout=300)
+    assert dry.returncode == 0, out(dry)
+    assert "Nothing to be done" in out(dry)
+
+
+@pytest.mark.slow
+def test_tiny_run_leaves_no_resume_or_temporary_files(tiny_run):
+    assert list(tiny_run.rglob(".resume")) == []
+    leftovers = [p for p in (tiny_run / "results").rglob(".*") if p.name != ".snakemake_timestamp"]
+    assert leftovers == []
+
+
+def _metrics(tiny_run, family, names) -> pd.DataFrame:
+    rows = []
+    for name in names:
+        data = json.loads((tiny_run / f"results/{family}/{name}/metrics.json").read_text())
+        rows.append({"id": name, **{k: v for k, v in data.items() if not isinstance(v, (list, dict))}})
+    return pd.DataFrame(rows).set_index("id")
+
+
+def _compare(table: pd.DataFrame, metrics: pd.DataFrame, columns: dict[str, str]) -> None:
+    """Table columns equal the metrics.json values to the 4 decimals the tables print."""
+    ours = table[list(columns)].astype(float)
+    theirs = metrics.loc[table.index, list(columns.values())].astype(float).set_axis(list(columns), axis=1)
+    pd.testing.assert_frame_equal(ours, theirs, check_exact=False, rtol=0, atol=5.01e-5, check_names=False)
+
+
+METRIC_COLUMNS = {"Accuracy": "accuracy", "Precision": "precision", "Recall": "recall", "F1 Score": "f1"}
+
+
+@pytest.mark.slow
+def test_tables_list_every_result_once_with_its_metrics(tiny_run, tiny_config):
+    tables = {t: pd.read_csv(tiny_run / f"results/tables/{t}.csv") for t in TABLES}
+    grid_ids, models = variants(tiny_config), list(tiny_config["classical"]["models"])
+    methods = list(tiny_config["ensemble"]["methods"])
+
+    finetune = tables["finetune"]
+    finetune.index = finetune["Architecture"] + "/" + finetune["Strategy"] + "/" + finetune["Augmentation"]
+    assert sorted(finetune.index) == sorted(grid_ids)  # each variant exactly once
+    _compare(finetune, _metrics(tiny_run, "finetune", grid_ids),
+             {"Evaluation Accuracy": "accuracy", "Training Accuracy": "train_accuracy",
+              "Validation Accuracy": "val_accuracy", "Best Epoch": "best_epoch", "Epochs Run": "epochs_run",
+              "Trainable Params": "trainable_params"})
+
+    classical = tables["classical"].set_index("Model")
+    assert sorted(classical.index) == sorted(models)
+    _compare(classical, _metrics(tiny_run, "classical", models), METRIC_COLUMNS)
+
+    ensemble = tables["ensemble"].set_index("Method")
+    assert sorted(ensemble.index) == sorted(methods)
+    _compare(ensemble, _metrics(tiny_run, "ensemble", methods), METRIC_COLUMNS)
+
+    board = tables["leaderboard"]
+    board.index = board["Family"] + "/" + board["Model"]
+    expected = ([f"classical/{m}" for m in models] + [f"finetune/{v}" for v in grid_ids]
+                + [f"ensemble/{m}" for m in methods])
+    assert sorted(board.index) == sorted(expected)
+    all_metrics = pd.concat([_metrics(tiny_run, family, names).rename(index=lambda i, f=family: f"{f}/{i}")
+                             for family, names in (("classical", models), ("finetune", grid_ids),
+                                                   ("ensemble", methods))])
+    _compare(board, all_metrics, METRIC_COLUMNS)
+    assert board["Accuracy"].is_monotonic_decreasing
+    for table in TABLES:  # the Markdown twin has the same rows
+        markdown = (tiny_run / f"results/tables/{table}.md").read_text()
+        assert len([line for line in markdown.splitlines() if line.startswith("|")]) == len(tables[table]) + 2
+
+
+@pytest.mark.slow
+def test_metrics_accuracy_matches_the_saved_probabilities(tiny_run, tiny_config):
+    splits = Splits.load(tiny_run / "results/data/splits.npz")
+    n_classes = len(splits.class_names)
+    folders = ([f"finetune/{v}" for v in variants(tiny_config)]
+               + [f"classical/{m}" for m in tiny_config["classical"]["models"]]
+               + [f"ensemble/{m}" for m in tiny_config["ensemble"]["methods"]])
+    for folder in folders:
+        path = tiny_run / "results" / folder
+        proba = np.load(path / "proba_evaluation.npy")
+        assert proba.shape == (len(splits.y_evaluation), n_classes), folder
+        accuracy = float(np.mean(proba.argmax(axis=1) == splits.y_evaluation))
+        recorded = json.loads((path / "metrics.json").read_text())["accuracy"]
+        assert recorded == pytest.approx(accuracy, abs=1e-9), folder
+        if (path / "proba_selection.npy").exists():
+            assert np.load(path / "proba_selection.npy").shape == (len(splits.y_selection), n_classes), folder
+
+
+@pytest.mark.slow
+def test_forcerun_of_one_variant_plans_only_it_and_the_aggregation(tiny_run, tiny_config, run_snakemake):
+    target = variants(tiny_config)[0]
+    result = run_snakemake(tiny_run, "-n", "--forcerun", f"results/finetune/{target}/metrics.json",
+                           "--configfile", TINY_CONFIG, timeout=300)
+    assert result.returncode == 0, out(result)
+    _assert_reruns_only(out(result), target, tiny_config)
+
+
+def _assert_reruns_only(output: str, target: str, config) -> None:
+    counts = job_counts(output)
+    expected = {"finetune": 1, "finetune_table": 1, "ensemble": len(config["ensemble"]["methods"]),
+                "ensemble_table": 1, "leaderboard": 1, "plots": 1, "all": 1}
+    assert counts == expected
+    trained = sorted({f for f in planned_outputs(output) if f.endswith("/model.keras")})
+    assert trained == [f"results/finetune/{target}/model.keras"]
+
+
+@pytest.mark.slow
+def test_deleted_variant_is_retrained_alone(tiny_run, tiny_config, tmp_path, run_snakemake):
+    work = copy_run(tiny_run, tmp_path / "work")
+    target = variants(tiny_config)[0]
+    assert target == "mobilenet_v2/last_block/none"  # tiny.yaml's first variant
+    (work / f"results/finetune/{target}/metrics.json").unlink()  # an incomplete variant
+
+    plan = run_snakemake(work, "-n", "--configfile", TINY_CONFIG, timeout=300)
+    assert plan.returncode == 0, out(plan)
+    _assert_reruns_only(out(plan), target, tiny_config)
+
+    models = {v: work / f"results/finetune/{v}/model.keras" for v in variants(tiny_config)}
+    before = {v: path.stat().st_mtime_ns for v, path in models.items()}
+    table_before = (work / "results/tables/finetune.csv").stat().st_mtime_ns
+    time.sleep(0.05)
+    run = run_snakemake(work, f"results/finetune/{target}/metrics.json", "-j2", "--resources", "gpu=1",
+                        "--configfile", TINY_CONFIG, timeout=600)
+    assert run.returncode == 0, out(run)
+    assert job_counts(out(run)) == {"finetune": 1}
+    after = {v: path.stat().st_mtime_ns for v, path in models.items()}
+    assert after[target] > before[target]
+    assert {v: t for v, t in after.items() if v != target} == {v: t for v, t in before.items() if v != target}
+    assert (work / f"results/finetune/{target}/metrics.json").is_file()
+    assert (work / "results/tables/finetune.csv").stat().st_mtime_ns == table_before
+    assert list(work.rglob(".resume")) == []
+
+    # The tables are now older than the retrained variant: only the aggregation is left to do.
+    rest = run_snakemake(work, "-n", "--configfile", TINY_CONFIG, timeout=300)
+    assert rest.returncode == 0, out(rest)
+    counts = job_counts(out(rest))
+    assert "finetune" not in counts and "train_classical" not in counts
+    assert set(counts) <= AGGREGATION and "finetune_table" in counts
+
+
+@pytest.mark.slow
+def test_a_broken_dataset_fails_clearly_and_spares_finished_results(tiny_run, tmp_path, run_snakemake):
+    work = copy_run(tiny_run, tmp_path / "work")
+    dataset = work / "results/data/synthetic.h5"
+    splits = work / "results/data/splits.npz"
+    finished, splits_before = digest(work / "results/finetune"), splits.read_bytes()
+    dataset.write_bytes(os.urandom(4096))
+    later = time.time() + 5
+    os.utime(dataset, (later, later))
+
+    result = run_snakemake(work, "results/data/splits.npz", "-j2", "--resources", "gpu=1",
+                           "--forcerun", "make_splits", "--configfile", TINY_CONFIG, timeout=300)
+    output = out(result)
+    assert result.returncode != 0
+    assert TRACEBACK not in output
+    errors = [line for line in output.splitlines() if "results/data/synthetic.h5" in line and "HDF5" in line]
+    assert len(errors) == 1, output  # one clear line: the file and what is wrong with it
+    assert errors[0].startswith("Error in rule make_splits:")
+    assert "HDF5" in (work / "logs/data/make_splits.log").read_text()
+    # Finished variants are untouched; the failed job leaves no partial or stale splits file behind
+    # (Snakemake removes the output of a job before it runs it: absent, or exactly the old bytes).
+    assert digest(work / "results/finetune") == finished
+    assert not splits.exists() or splits.read_bytes() == splits_before
+    assert sorted(p.name for p in (work / "results/data").iterdir()) in (
+        ["synthetic.h5"], ["splits.npz", "synthetic.h5"])
