@@ -329,3 +329,12 @@ def test_pretrain_stand_in_saves_weights_build_base_can_load(tmp_path, monkeypat
                                       err_msg=ours.path)
     assert not np.allclose(keras.ops.convert_to_numpy(fresh.get_layer("Conv1").kernel),
                            keras.ops.convert_to_numpy(loaded.get_layer("Conv1").kernel))
+
+
+def test_read_history_keeps_the_last_row_of_a_repeated_epoch(tmp_path):
+    """A kill between the CSV row and the backup repeats that epoch on rerun: one row per epoch remains."""
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,accuracy,val_accuracy\n0,0.1,0.1\n1,0.2,0.2\n1,0.25,0.3\n2,0.4,0.5\n")
+    history = training.read_history(path)
+    assert history["epoch"].tolist() == [0, 1, 2]
+    assert history.loc[1, "val_accuracy"] == 0.3

@@ -372,3 +372,37 @@ def test_a_broken_dataset_fails_clearly_and_spares_finished_results(tiny_run, tm
     assert not splits.exists() or splits.read_bytes() == splits_before
     assert sorted(p.name for p in (work / "results/data").iterdir()) in (
         ["synthetic.h5"], ["splits.npz", "synthetic.h5"])
+
+
+SHARED = REPO.parent / "shared"
+EUROSAT_SAMPLE = SHARED / "data" / "eurosat-rgb-mini"
+MOBILENET_WEIGHTS = SHARED / "weights" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
+
+
+@pytest.mark.slow
+def test_real_eurosat_sample_with_real_weights_through_the_workflow(tmp_path, run_snakemake):
+    """Real data end to end: rule eurosat_to_h5 on real EuroSAT JPEGs, then one variant fine-tuned from
+    real ImageNet weights given as a pre-staged path (the cluster case without internet)."""
+    if not EUROSAT_SAMPLE.is_dir() or not MOBILENET_WEIGHTS.is_file():
+        pytest.skip(f"real EuroSAT sample or MobileNetV2 weights absent under {SHARED}")
+    override = tmp_path / "real.yaml"
+    override.write_text(yaml.safe_dump({
+        "data": {"source": "eurosat", "eurosat": {"archive": str(EUROSAT_SAMPLE)}},
+        "evaluation": {"selection_fraction": 0.2},
+        "weights": None,
+        "random_weights_policy": "none",
+        "architectures": {"mobilenet_v2": {"kwargs": {"alpha": 0.35}, "weights": str(MOBILENET_WEIGHTS)}},
+        "finetune": {"architectures": ["mobilenet_v2"], "strategies": ["last_block"], "augmentations": ["none"]},
+        "training": {"epochs": 2, "batch_size": 16},
+        "ensemble": {"members": "best_per_architecture"},
+    }))
+    target = "results/finetune/mobilenet_v2/last_block/none/metrics.json"
+    result = run_snakemake(tmp_path, target, "-j2", "--configfile", TINY_CONFIG, override)
+    assert result.returncode == 0, out(result)[-4000:]
+    assert "eurosat_to_h5" in out(result)
+    metrics = json.loads((tmp_path / target).read_text())
+    assert metrics["weights"] == str(MOBILENET_WEIGHTS)
+    splits = Splits.load(tmp_path / "results" / "data" / "splits.npz")
+    assert len(splits.class_names) == 9 and "SeaLake" not in splits.class_names
+    assert len(splits.y_evaluation) == 18  # 20% of 10 real images per class
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["epochs_run"] == 2

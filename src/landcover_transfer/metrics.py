@@ -8,6 +8,7 @@ where the model has predictions on the selection split).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from sklearn.metrics import (  # noqa: E402
 )
 
 from .io import atomic_path, write_json, write_npy  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 
 def summary_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
@@ -101,4 +104,6 @@ def write_evaluation(
     plot_confusion_matrix(cm, class_names, f"{name} (accuracy {metrics['accuracy']:.4f})",
                           outdir / "confusion.png")
     write_json(outdir / "metrics.json", metrics)  # last: its presence means the folder is complete
+    log.info("%s on the evaluation split: %s", name,
+             ", ".join(f"{key} {metrics[key]:.4f}" for key in ("accuracy", "precision", "recall", "f1")))
     return metrics

@@ -201,10 +201,8 @@ def train_variant(
         log.info("phase %d: epochs %d-%d, unfrozen blocks %d (%d layers), %d trainable parameters",
                  phase["index"] + 1, phase["start"] + 1, phase["end"], phase["blocks"],
                  len(trainable_layers), trainable_params)
-        history = pd.read_csv(history_path) if history_path.exists() else pd.DataFrame()
+        history = read_history(history_path) if history_path.exists() else pd.DataFrame()
         callbacks = [
-            # first: restores weights, optimizer state and the epoch of a killed run of this phase
-            keras.callbacks.BackupAndRestore(str(workdir / f"backup_phase{phase['index'] + 1}")),
             PhaseLearningRate(phase, schedules),
             keras.callbacks.ModelCheckpoint(
                 str(best_path), monitor=monitor, mode="max", save_best_only=True, save_weights_only=True,
@@ -213,6 +211,10 @@ def train_variant(
             keras.callbacks.EarlyStopping(monitor=monitor, mode="max",
                                           patience=training["early_stopping"]["patience"]),
             keras.callbacks.CSVLogger(str(history_path), append=True),
+            # Restores weights, optimizer state and epoch of a killed run of this phase. After the
+            # CSVLogger: an epoch counts as finished only once its history row is written (a kill in
+            # between repeats the epoch; read_history keeps the last row of each epoch).
+            keras.callbacks.BackupAndRestore(str(workdir / f"backup_phase{phase['index'] + 1}")),
             *(extra_callbacks or []),
         ]
         # BackupAndRestore resumes by setting model._initial_epoch, which Keras never clears: a phase-1
@@ -222,7 +224,7 @@ def train_variant(
                   callbacks=callbacks, verbose=2)
         model.save_weights(done_path)
 
-    history = pd.read_csv(history_path)
+    history = read_history(history_path)
     if best_path.exists():
         model.load_weights(best_path)
     facts = {
@@ -232,6 +234,12 @@ def train_variant(
         **{key: runtime[key] for key in ("gpu", "mixed_precision", "jit_compile")},
     }
     return model, history, facts
+
+
+def read_history(path: str | Path) -> pd.DataFrame:
+    """The CSV history, one row per epoch (the last one where a killed epoch was repeated)."""
+    history = pd.read_csv(path)
+    return history.drop_duplicates(subset="epoch", keep="last").reset_index(drop=True)
 
 
 def history_facts(history: pd.DataFrame, monitor: str = "val_accuracy") -> dict:
