@@ -412,9 +412,13 @@ def test_cancelled_training_resumes_from_last_epoch(slurm_cluster, tmp_path):
     print(f"  epochs finished before the cancel: {epochs_done}; rerun log epochs: {epochs}")
     assert epochs, job_log.read_text(errors="replace")[-3000:]
     assert all(total == EPOCHS for _, total in epochs)
-    assert epochs[0][0] >= 3, f"the rerun started at epoch {epochs[0][0]}: not resumed"
-    assert [n for n, _ in epochs] == list(range(epochs_done + 1, EPOCHS + 1)), (
-        f"the rerun should train exactly the epochs after the {epochs_done} finished ones: {epochs}")
+    # The kill can land while an epoch's backup is being written: the backup then falls back to the
+    # one before (double_checkpoint), so the rerun repeats at most that one epoch.
+    first_epoch = epochs[0][0]
+    assert epochs_done <= first_epoch <= epochs_done + 1 and first_epoch >= 2, (
+        f"the rerun started at epoch {first_epoch} after {epochs_done} finished ones: not resumed")
+    assert [n for n, _ in epochs] == list(range(first_epoch, EPOCHS + 1)), (
+        f"the rerun should train every epoch from where it resumed to the end, once: {epochs}")
 
     history = pd.read_csv(workdir / "results/finetune" / RESUME_V / "history.csv")
     assert history["epoch"].tolist() == list(range(EPOCHS)), history

@@ -224,6 +224,24 @@ def test_killed_run_resumes_after_the_last_finished_epoch(tmp_path):
     assert not (tmp_path / "backup_phase1").exists()
 
 
+def test_kill_while_writing_checkpoints_falls_back_to_the_previous_epoch(tmp_path):
+    """A kill can land while the backup or the best checkpoint is being written (seen under SLURM's
+    scancel): the rerun resumes from the backup before it and still records each epoch once."""
+    strategy, epochs, killed_after = CONFIG["strategies"]["last_block"], 3, 2
+    with pytest.raises(KeyboardInterrupt):
+        run_variant(tmp_path, strategy, epochs, callbacks=[training.StopAfterEpoch(killed_after)])
+    for half_written in (tmp_path / "backup_phase1" / "latest.weights.h5", tmp_path / "best.weights.h5"):
+        half_written.write_bytes(half_written.read_bytes()[:2048])
+
+    recorder = Recorder()
+    _, _, facts = run_variant(tmp_path, strategy, epochs, callbacks=[recorder])
+
+    assert recorder.epochs == [1, 2]  # the epoch whose backup was torn is trained again
+    assert training.read_history(tmp_path / "history.csv")["epoch"].tolist() == list(range(epochs))
+    assert facts["epochs_run"] == epochs
+    assert training.readable_weights(tmp_path / "best.weights.h5")
+
+
 def test_killed_in_phase_2_resumes_without_retraining_phase_1(tmp_path, caplog):
     strategy, epochs = progressive(phase1_epochs=1), 3
     killed_after = 2  # the first epoch of phase 2

@@ -13,6 +13,7 @@ import shutil
 import time
 from pathlib import Path
 
+import h5py
 import keras
 import numpy as np
 import pandas as pd
@@ -202,6 +203,11 @@ def train_variant(
                  phase["index"] + 1, phase["start"] + 1, phase["end"], phase["blocks"],
                  len(trainable_layers), trainable_params)
         history = read_history(history_path) if history_path.exists() else pd.DataFrame()
+        if best_path.exists() and not readable_weights(best_path):
+            # killed while ModelCheckpoint wrote it: the best so far is lost, the next epoch sets a new one
+            log.warning("best checkpoint %s is unreadable (killed while written): starting it afresh", best_path)
+            best_path.unlink()
+            history = pd.DataFrame()
         callbacks = [
             PhaseLearningRate(phase, schedules),
             keras.callbacks.ModelCheckpoint(
@@ -214,7 +220,9 @@ def train_variant(
             # Restores weights, optimizer state and epoch of a killed run of this phase. After the
             # CSVLogger: an epoch counts as finished only once its history row is written (a kill in
             # between repeats the epoch; read_history keeps the last row of each epoch).
-            keras.callbacks.BackupAndRestore(str(workdir / f"backup_phase{phase['index'] + 1}")),
+            # double_checkpoint: a kill while the backup is written leaves the previous one to resume from.
+            keras.callbacks.BackupAndRestore(str(workdir / f"backup_phase{phase['index'] + 1}"),
+                                             double_checkpoint=True),
             *(extra_callbacks or []),
         ]
         # BackupAndRestore resumes by setting model._initial_epoch, which Keras never clears: a phase-1
@@ -234,6 +242,14 @@ def train_variant(
         **{key: runtime[key] for key in ("gpu", "mixed_precision", "jit_compile")},
     }
     return model, history, facts
+
+
+def readable_weights(path: str | Path) -> bool:
+    try:
+        with h5py.File(path, "r"):
+            return True
+    except OSError:
+        return False
 
 
 def read_history(path: str | Path) -> pd.DataFrame:
