@@ -3,8 +3,8 @@ from pathlib import Path
 from landcover_transfer.data import Splits
 from landcover_transfer.io import atomic_path
 from landcover_transfer.metrics import write_evaluation
-from landcover_transfer.training import (clean_workdir, plot_history, predict_proba, save_inference_model,
-                                         train_variant)
+from landcover_transfer.plots import plot_learning_curves
+from landcover_transfer.training import clean_workdir, predict_proba, save_inference_model, train_variant
 from landcover_transfer.workflow import load_configured_dataset, run_script
 
 
@@ -23,7 +23,7 @@ def main(snakemake):
     save_inference_model(model, output.model)
     with atomic_path(output.history) as tmp:
         history.to_csv(tmp, index=False)
-    plot_history(history, name, output.curves)
+    plot_learning_curves({name: history}, output.curves, name)
     write_evaluation(
         Path(output.metrics).parent, name=name, y_true=arrays["y_evaluation"],
         proba_evaluation=predict_proba(model, arrays["x_evaluation"], batch_size),

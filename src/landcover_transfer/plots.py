@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .io import atomic_path  # noqa: E402
 
@@ -109,7 +110,7 @@ def plot_variant_accuracy(finetune_df: pd.DataFrame, path: str | os.PathLike,
 def plot_learning_curves(histories: Mapping[str, pd.DataFrame], path: str | os.PathLike,
                          title: str) -> None:
     """Accuracy (left) and loss (right) per epoch for each variant (one colour each):
-    training solid, validation (selection split) dashed. `histories` maps a label to a CSVLogger frame."""
+    training solid, selection split (early stopping, checkpointing) dashed. `histories` maps a label to a CSVLogger frame."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
     colours = plt.get_cmap("tab10")
     for i, (label, history) in enumerate(histories.items()):
@@ -119,7 +120,7 @@ def plot_learning_curves(histories: Mapping[str, pd.DataFrame], path: str | os.P
             if metric in history:
                 ax.plot(epochs, history[metric], color=colour, linestyle="-", label=f"{label} train")
             if f"val_{metric}" in history:
-                ax.plot(epochs, history[f"val_{metric}"], color=colour, linestyle="--", label=f"{label} val")
+                ax.plot(epochs, history[f"val_{metric}"], color=colour, linestyle="--", label=f"{label} selection")
     for ax, metric in zip(axes, ("Accuracy", "Loss")):
         ax.set_xlabel("Epoch")
         ax.set_ylabel(metric)
@@ -128,7 +129,8 @@ def plot_learning_curves(histories: Mapping[str, pd.DataFrame], path: str | os.P
             ax.legend(fontsize=7)
         else:
             ax.text(0.5, 0.5, "no history", ha="center", va="center", transform=ax.transAxes)
-    fig.suptitle(f"{title} (solid: training, dashed: validation)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.suptitle(f"{title} (solid: training, dashed: selection split)")
     _save(fig, path)
 
 

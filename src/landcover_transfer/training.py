@@ -287,27 +287,14 @@ def clean_workdir(workdir: str | Path) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
-def plot_history(history: pd.DataFrame, title: str, path: str | Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    epochs = history["epoch"] + 1
-    for ax, metric in zip(axes, ("accuracy", "loss")):
-        ax.plot(epochs, history[metric], label="train")
-        ax.plot(epochs, history[f"val_{metric}"], "--", label="selection")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
-        ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-
 
 # ---------------------------------------------------------------- stand-in pre-training (weights: null)
+
+def _nested_layers(layer):
+    yield layer
+    for inner in getattr(layer, "layers", []):
+        yield from _nested_layers(inner)
+
 
 def recalibrate_batchnorm(model: keras.Model, images: np.ndarray) -> None:
     """Set every BatchNormalization layer's moving statistics from one batch of `images`.
@@ -315,7 +302,7 @@ def recalibrate_batchnorm(model: keras.Model, images: np.ndarray) -> None:
     A short training run moves the moving averages (momentum 0.99) only a few percent away from their
     initial 0/1, so the network would behave differently in inference mode than it did in training.
     """
-    batchnorms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    batchnorms = [layer for layer in _nested_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
     momenta = [layer.momentum for layer in batchnorms]
     for layer in batchnorms:
         layer.momentum = 0.0
