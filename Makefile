@@ -23,7 +23,7 @@ demo: venv
 	@echo "Demo done: results/tables/leaderboard.md, results/plots/, results/report.html"
 
 test: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 clean-demo:
 	rm -rf results/data results/pretrained results/features results/classical results/finetune \
