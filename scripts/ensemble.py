@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 
 from landcover_transfer.data import Splits
-from landcover_transfer.ensemble import ensemble_proba_selection, run_ensemble, select_members
+from landcover_transfer.ensemble import run_ensemble, select_members
 from landcover_transfer.io import read_json
 from landcover_transfer.metrics import write_evaluation
 from landcover_transfer.workflow import run_script
@@ -21,11 +21,11 @@ def main(snakemake):
     members.update({f"classical/{Path(p).parent.name}": Path(p).parent for p in inputs.classical_metrics})
     probas_selection = [np.load(folder / "proba_selection.npy") for folder in members.values()]
     probas_evaluation = [np.load(folder / "proba_evaluation.npy") for folder in members.values()]
-    proba, info = run_ensemble(method, list(members), probas_selection, probas_evaluation,
-                               splits.y_selection, splits.y_evaluation, config)
+    proba, proba_selection, info = run_ensemble(method, list(members), probas_selection, probas_evaluation,
+                                                splits.y_selection, splits.y_evaluation, config)
     write_evaluation(
         Path(snakemake.output.metrics).parent, name=method, y_true=splits.y_evaluation, proba_evaluation=proba,
-        proba_selection=ensemble_proba_selection(method, probas_selection, splits.y_selection, config),
+        proba_selection=proba_selection,
         class_names=splits.class_names, extra={"family": "ensemble", **info},
     )
 

@@ -155,8 +155,8 @@ def test_stacking_cannot_see_evaluation_labels():
     sel, y_sel = permuted_problem(120, seed=0)
     ev, y_ev = permuted_problem(80, seed=1)
     corrupted = (y_ev + 1) % 3
-    p1, info1 = run_ensemble("stacking", ["a", "b"], sel, ev, y_sel, y_ev, {})
-    p2, info2 = run_ensemble("stacking", ["a", "b"], sel, ev, y_sel, corrupted, {})
+    p1, _, info1 = run_ensemble("stacking", ["a", "b"], sel, ev, y_sel, y_ev, {})
+    p2, _, info2 = run_ensemble("stacking", ["a", "b"], sel, ev, y_sel, corrupted, {})
     np.testing.assert_array_equal(p1, p2)
     assert info1["selection_accuracy"] == info2["selection_accuracy"]
     assert info1["diversity"]["ensemble_accuracy"] != info2["diversity"]["ensemble_accuracy"]
@@ -282,7 +282,7 @@ def test_single_member_diversity():
 def test_run_ensemble_every_method(method):
     sel, y_sel = permuted_problem(90, seed=0)
     ev, y_ev = permuted_problem(60, seed=1)
-    proba, info = run_ensemble(method, ["noisy", "shifted"], sel, ev, y_sel, y_ev, {"seed": 3})
+    proba, _, info = run_ensemble(method, ["noisy", "shifted"], sel, ev, y_sel, y_ev, {"seed": 3})
     assert proba.shape == (60, 3)
     assert info["method"] == method and info["members"] == ["noisy", "shifted"]
     assert set(info["diversity"]["per_member"]) == {"noisy", "shifted"}

@@ -170,7 +170,7 @@ def test_ensemble_result_folder_round_trip(tmp_path):
     y_sel, y_ev = rng.integers(0, 3, 40), rng.integers(0, 3, 30)
     sel = [rng.dirichlet(np.ones(3), 40) for _ in range(3)]
     ev = [rng.dirichlet(np.ones(3), 30) for _ in range(3)]
-    proba, info = run_ensemble("majority_vote", ["a", "b", "c"], sel, ev, y_sel, y_ev, {})
+    proba, _, info = run_ensemble("majority_vote", ["a", "b", "c"], sel, ev, y_sel, y_ev, {})
     metrics = write_evaluation(tmp_path / "ensemble" / "majority_vote", name="majority_vote", y_true=y_ev,
                                proba_evaluation=proba, class_names=["x", "y", "z"], extra=info)
     table = ensemble_table(collect_metrics([tmp_path / "ensemble" / "majority_vote" / "metrics.json"]))

@@ -22,9 +22,9 @@ def check_references(config: dict) -> None:
     must_exist([config["features"]["architecture"]], "architectures", "features.architecture")
     for name, strategy in config["strategies"].items():
         must_exist([phase["schedule"] for phase in strategy["phases"]], "schedules", f"strategies.{name}")
+    deepest = max((phase["blocks"] for s in grid["strategies"] if s in config["strategies"]
+                   for phase in config["strategies"][s]["phases"]), default=0)
     for name, arch in config["architectures"].items():
-        deepest = max((phase["blocks"] for s in grid["strategies"] if s in config["strategies"]
-                       for phase in config["strategies"][s]["phases"]), default=0)
         if name in grid["architectures"] and deepest > len(arch["blocks"]):
             problems.append(f"architectures.{name}: a strategy unfreezes {deepest} blocks, "
                             f"only {len(arch['blocks'])} configured")

@@ -390,8 +390,10 @@ def ensemble_proba_selection(method: str, probas_selection: Sequence[np.ndarray]
 
 def run_ensemble(method: str, member_names: Sequence[str], probas_selection: Sequence[np.ndarray],
                  probas_evaluation: Sequence[np.ndarray], y_selection, y_evaluation,
-                 config: Mapping | None = None) -> tuple[np.ndarray, dict]:
-    """Combine the members with `method`; return (N_eval, C) probabilities and a JSON-able info dict.
+                 config: Mapping | None = None) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """Combine the members with `method`; return the (N_eval, C) probabilities, the (N_sel, C) ones on the
+    selection split (`ensemble_proba_selection`: out-of-fold for stacking, None if impossible), and a
+    JSON-able info dict.
 
     `config` (all optional): {"seed": 0, "stacking": {"estimator": "LogisticRegression",
     "params": {...}, "seed": 0}}. Weighted-vote weights are the members' selection-split accuracies.
@@ -436,4 +438,4 @@ def run_ensemble(method: str, member_names: Sequence[str], probas_selection: Seq
     report = diversity_report(names, list(ev), y_evaluation, proba)
     info["mean_disagreement"] = report["mean_disagreement"]
     info["diversity"] = report
-    return proba, info
+    return proba, proba_sel, info
