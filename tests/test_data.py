@@ -109,6 +109,28 @@ def test_float_images_in_0_255_are_kept(tmp_path):
     np.testing.assert_array_equal(dataset.x_val, data["x_val"])
 
 
+@pytest.mark.parametrize("key, low, high", [
+    ("x_train", 0.0, 10000.0),  # Sentinel-2 reflectances
+    ("x_val", -1.0, 1.0),  # normalised pixels
+    ("x_val", -0.5, 200.0),
+])
+def test_float_images_outside_0_255_are_rejected_with_the_range_found(tmp_path, key, low, high):
+    x = np.linspace(low, high, arrays()[key].size).reshape(arrays()[key].shape).astype(np.float32)
+    path = bad_file(tmp_path, **{key: x, **{k: arrays()[k].astype(np.float32) for k in ("x_train", "x_val")
+                                           if k != key}})
+    with pytest.raises(DataError) as error:
+        load_dataset(path)
+    assert str(error.value) == (f"{path}: key '{key}' holds float values from {low:g} to {high:g}; expected RGB "
+                                f"pixel values in 0..255 (or 0..1, scaled to 0..255): rescale the images")
+
+
+def test_float_images_at_the_ends_of_0_255_are_accepted(tmp_path):
+    data = arrays()
+    ends = {k: np.where(data[k] % 2, 255.0, 0.0).astype(np.float32) for k in ("x_train", "x_val")}
+    dataset = load_dataset(write_h5(tmp_path / "d.h5", {**data, **ends}))
+    assert dataset.x_train.min() == 0 and dataset.x_train.max() == 255
+
+
 @pytest.mark.parametrize("where", ["dataset", "attribute"])
 @pytest.mark.parametrize("key", ["class_names", "classes", "label_names"])
 def test_class_names_from_file(tmp_path, where, key):

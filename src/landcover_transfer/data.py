@@ -282,8 +282,13 @@ def _images(path: Path, key: str, x: np.ndarray) -> tuple[np.ndarray, bool]:
     bad = np.count_nonzero(~np.isfinite(x))
     if bad:
         raise DataError(f"{where} has {bad} NaN or infinite values")
+    low, high = x.min(), x.max()
+    # e.g. Sentinel-2 reflectances (0..10000) or normalised pixels (-1..1): the models expect 8-bit colours.
+    if low < 0 or high > 255:
+        raise DataError(f"{where} holds float values from {low:g} to {high:g}; expected RGB pixel values in "
+                        f"0..255 (or 0..1, scaled to 0..255): rescale the images")
     x = x.astype(np.float32)
-    if x.max() <= 1.0:
+    if high <= 1.0:
         x *= 255.0
         return x, True
     return x, False
