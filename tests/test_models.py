@@ -17,6 +17,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
+from keras.src.utils import file_utils  # noqa: E402  (what keras.applications downloads weights with)
 
 from landcover_transfer import models  # noqa: E402
 from landcover_transfer.errors import ConfigError  # noqa: E402
@@ -251,6 +252,38 @@ def test_resolve_weights(tmp_path):
     assert Path(resolved).resolve() == (tmp_path / "weights" / "present.h5").resolve()
     with pytest.raises(ConfigError):  # a folder is not a weights file
         models.resolve_weights("weights", base_dir=tmp_path)
+
+
+def test_build_base_names_a_missing_weights_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"weights file '.*missing\.h5' not found"):
+        models.build_base(arch_config("mobilenet_v2"), 32, str(tmp_path / "missing.h5"))
+
+
+def test_imagenet_weights_offline_is_one_line_pointing_to_pre_staging(monkeypatch):
+    """No network and no Keras cache: file_utils.get_file raises what Keras raises when urlretrieve fails."""
+    def offline_get_file(fname, origin, **kwargs):
+        raise Exception(f"URL fetch failure on {origin}: None -- [Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(file_utils, "get_file", offline_get_file)
+    with pytest.raises(ConfigError) as error:
+        models.build_base(arch_config("mobilenet_v2"), 32, "imagenet")
+    message = str(error.value)
+    assert message.startswith("weights: imagenet: cannot download the MobileNetV2 ImageNet weights, and they are "
+                              "not in the Keras cache (~/.keras/models) (URL fetch failure on https://")
+    assert message.endswith("Temporary failure in name resolution); on nodes without internet pre-stage them "
+                            "(README, 'Pre-staging ImageNet weights')")
+    assert "\n" not in message
+    readme = (ROOT / "README.md").read_text()
+    assert "**Pre-staging ImageNet weights.**" in readme
+
+
+def test_other_construction_errors_keep_their_type(monkeypatch):
+    def broken_get_file(fname, origin, **kwargs):
+        raise ValueError("hash mismatch")
+
+    monkeypatch.setattr(file_utils, "get_file", broken_get_file)
+    with pytest.raises(ValueError, match="hash mismatch"):
+        models.build_base(arch_config("mobilenet_v2"), 32, "imagenet")
 
 
 def _h5_dataset(path: Path, layer: str, weight: str) -> np.ndarray:

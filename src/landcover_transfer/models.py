@@ -58,12 +58,22 @@ def build_base(arch: dict, image_size: int, weights: str | None) -> keras.Model:
     constructor = getattr(keras.applications, arch["constructor"], None)
     if constructor is None:
         raise ConfigError(f"keras.applications has no constructor '{arch['constructor']}'")
-    return constructor(
-        include_top=False,
-        weights=weights,
-        input_shape=(image_size, image_size, 3),
-        **arch.get("kwargs", {}),
-    )
+    try:
+        return constructor(
+            include_top=False,
+            weights=resolve_weights(weights),
+            input_shape=(image_size, image_size, 3),
+            **arch.get("kwargs", {}),
+        )
+    except Exception as error:
+        # Keras raises a bare Exception("URL fetch failure on <url>: ...") when it cannot download the weights.
+        if weights != "imagenet" or not str(error).startswith("URL fetch failure"):
+            raise
+        raise ConfigError(
+            f"weights: imagenet: cannot download the {arch['constructor']} ImageNet weights, and they are not in "
+            f"the Keras cache (~/.keras/models) ({error}); on nodes without internet pre-stage them "
+            "(README, 'Pre-staging ImageNet weights')"
+        ) from None
 
 
 def inputs_to_base(arch: dict, data_size: int, image_size: int) -> tuple[keras.KerasTensor, keras.KerasTensor]:
