@@ -4,8 +4,8 @@ from landcover_transfer.workflow import run_script
 
 def main(snakemake):
     spec = snakemake.params.eurosat
-    convert_eurosat(snakemake.input[0], snakemake.output[0], exclude_classes=spec["exclude_classes"],
-                    val_fraction=spec["val_fraction"], seed=spec["seed"])
+    convert_eurosat(snakemake.input[0], snakemake.output[0], classes=spec["classes"],
+                    exclude_classes=spec["exclude_classes"], val_fraction=spec["val_fraction"], seed=spec["seed"])
 
 
 run_script(snakemake, main)

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from landcover_transfer.data import load_dataset
-from landcover_transfer.errors import DataError
+from landcover_transfer.errors import ConfigError, DataError
 from landcover_transfer.eurosat import convert_eurosat
 
 STUDY_CLASSES = ["AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial",
@@ -96,10 +96,39 @@ def test_no_class_folders(tmp_path):
         convert_eurosat(tmp_path / "empty", tmp_path / "out.h5")
 
 
-def test_excluded_class_must_exist(tmp_path):
-    make_release(tmp_path / "release", per_class=3, classes=STUDY_CLASSES)
-    with pytest.raises(DataError, match=r"release: excluded class SeaLake is not in the release"):
+RELEASE = "AnnualCrop, Forest, HerbaceousVegetation, Highway, Industrial, Pasture, PermanentCrop, Residential, River, SeaLake"
+
+
+def test_a_missing_class_folder_is_named_instead_of_shifting_the_labels(tmp_path):
+    make_release(tmp_path / "release", per_class=3, classes=[c for c in (*STUDY_CLASSES, "SeaLake") if c != "Forest"])
+    with pytest.raises(DataError) as error:
         convert_eurosat(tmp_path / "release", tmp_path / "out.h5")
+    assert str(error.value) == (f"{tmp_path / 'release'}: class folder Forest missing; the release must hold exactly "
+                                f"the class folders of data.eurosat.classes ({RELEASE})")
+    assert not (tmp_path / "out.h5").exists()
+
+
+def test_missing_and_extra_class_folders_are_named_together(tmp_path):
+    make_release(tmp_path / "release", per_class=3, classes=[*STUDY_CLASSES, "Clouds"])
+    with pytest.raises(DataError) as error:
+        convert_eurosat(tmp_path / "release", tmp_path / "out.h5")
+    assert str(error.value).startswith(f"{tmp_path / 'release'}: class folder SeaLake missing; "
+                                       f"unexpected class folder Clouds; the release must hold exactly")
+
+
+def test_labels_follow_the_configured_class_order(tmp_path):
+    make_release(tmp_path / "release", per_class=3, classes=["Forest", "River", "SeaLake"])
+    dataset = convert_eurosat(tmp_path / "release", tmp_path / "out.h5", classes=["River", "SeaLake", "Forest"],
+                              exclude_classes=["SeaLake"], val_fraction=1 / 3)
+    assert dataset.class_names == ["River", "Forest"]
+    red = dataset.x_train[..., 0].mean(axis=(1, 2))  # red = 20 * index in make_release's list
+    np.testing.assert_allclose(red, np.where(dataset.y_train == 0, 20, 0), atol=3)
+
+
+def test_excluded_class_must_be_listed(tmp_path):
+    make_release(tmp_path / "release", per_class=3)
+    with pytest.raises(ConfigError, match=r"^data\.eurosat\.exclude_classes: Sealake not in data\.eurosat\.classes$"):
+        convert_eurosat(tmp_path / "release", tmp_path / "out.h5", exclude_classes=["Sealake"])
 
 
 def test_missing_source(tmp_path):

@@ -20,6 +20,9 @@ from sklearn.model_selection import train_test_split
 from .data import Dataset, write_dataset
 from .errors import ConfigError, DataError
 
+# The release's class folders (data.eurosat.classes); labels follow this order.
+RELEASE_CLASSES = ("AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
+                   "PermanentCrop", "Residential", "River", "SeaLake")
 ROOTS = ("2750/", "EuroSAT_RGB/", "")  # where the class folders may sit inside the release
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 MAX_LISTED = 20
@@ -28,27 +31,32 @@ MAX_LISTED = 20
 def convert_eurosat(
     source: str | os.PathLike,
     output: str | os.PathLike,
+    classes: tuple[str, ...] | list[str] = RELEASE_CLASSES,
     exclude_classes: tuple[str, ...] | list[str] = ("SeaLake",),
     val_fraction: float = 0.2,
     seed: int = 42,
     image_size: int = 64,
 ) -> Dataset:
-    """Read the release (a .zip or an extracted folder), split it stratified, and write it with `write_dataset`."""
+    """Read the release (a .zip or an extracted folder), split it stratified, and write it with `write_dataset`.
+
+    The release must hold exactly the class folders `classes`: a missing one would shift every later label.
+    Labels follow the order of `classes` without `exclude_classes`.
+    """
     source = Path(source)
     if not 0 < val_fraction < 1:
         raise ConfigError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+    unlisted = [name for name in exclude_classes if name not in classes]
+    if unlisted:
+        raise ConfigError(f"data.eurosat.exclude_classes: {', '.join(unlisted)} not in data.eurosat.classes")
+    class_names = [name for name in classes if name not in exclude_classes]
+    if not class_names:
+        raise ConfigError("data.eurosat.exclude_classes leaves no class of data.eurosat.classes")
     with _open_release(source) as (names, read):
         by_class = _class_files(names)
         if not by_class:
             raise DataError(f"{source}: no EuroSAT class folders found; expected <Class>/<image>.jpg "
                             f"under 2750/, EuroSAT_RGB/ or the top level")
-        absent = [name for name in exclude_classes if name not in by_class]
-        if absent:
-            raise DataError(f"{source}: excluded class {', '.join(absent)} is not in the release; "
-                            f"its classes are {', '.join(sorted(by_class))}")
-        class_names = [name for name in sorted(by_class) if name not in exclude_classes]
-        if not class_names:
-            raise DataError(f"{source}: no classes left after excluding {', '.join(exclude_classes)}")
+        _check_class_folders(source, sorted(by_class), classes)
         files = [(label, file) for label, name in enumerate(class_names) for file in by_class[name]]
         images = _read_images(source, files, read, image_size)
 
@@ -61,6 +69,16 @@ def convert_eurosat(
     dataset = Dataset(images[train], labels[train], images[val], labels[val], class_names)
     write_dataset(output, dataset)
     return dataset
+
+
+def _check_class_folders(source: Path, found: list[str], classes: tuple[str, ...] | list[str]) -> None:
+    missing = [name for name in classes if name not in found]
+    extra = [name for name in found if name not in classes]
+    problems = ([f"class folder {', '.join(missing)} missing"] if missing else []) + (
+        [f"unexpected class folder {', '.join(extra)}"] if extra else [])
+    if problems:
+        raise DataError(f"{source}: {'; '.join(problems)}; the release must hold exactly the class folders of "
+                        f"data.eurosat.classes ({', '.join(classes)})")
 
 
 @contextlib.contextmanager
