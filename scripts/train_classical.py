@@ -1,12 +1,14 @@
 import numpy as np
 
-from landcover_transfer.classical import fit_and_predict
+from landcover_transfer.classical import build_model, fit_and_predict
 from landcover_transfer.data import Splits
 from landcover_transfer.metrics import summary_metrics, write_evaluation
 from landcover_transfer.workflow import run_script
 
 
 def main(snakemake):
+    model = snakemake.wildcards.model
+    build_model(snakemake.params.model, name=model)  # a bad parameter fails here, before the features are read
     features = np.load(snakemake.input.features)
     splits = Splits.load(snakemake.input.splits)
     selection_pool = features["train"] if splits.selection_split == "train" else features["val"]
@@ -14,9 +16,8 @@ def main(snakemake):
     proba_selection, proba_evaluation, fit_time = fit_and_predict(
         snakemake.params.model,
         features["train"][splits.fit_index], features["y_train"][splits.fit_index],
-        selection_pool[splits.selection_index], features["val"], n_classes, n_jobs=snakemake.threads,
+        selection_pool[splits.selection_index], features["val"], n_classes, n_jobs=snakemake.threads, name=model,
     )
-    model = snakemake.wildcards.model
     write_evaluation(
         snakemake.output.metrics.rsplit("/", 1)[0], name=model, y_true=splits.y_evaluation,
         proba_evaluation=proba_evaluation, proba_selection=proba_selection, class_names=splits.class_names,

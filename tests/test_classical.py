@@ -84,3 +84,26 @@ def test_unknown_estimator_raises_config_error_naming_it():
 def test_bad_params_raise_config_error_naming_the_parameter(estimator):
     with pytest.raises(ConfigError, match="n_trees_please"):
         build_model({"estimator": estimator, "params": {"n_trees_please": 3}})
+
+
+@pytest.mark.parametrize("estimator, params, message", [
+    ("LogisticRegression", {"C": -1},
+     "The 'C' parameter of LogisticRegression must be a float in the range (0.0, inf]. Got -1 instead."),
+    ("LinearSVC", {"C": -1},  # inside CalibratedClassifierCV: checked too
+     "The 'C' parameter of LinearSVC must be a float in the range (0.0, inf). Got -1 instead."),
+    ("RandomForestClassifier", {"n_estimators": 0},
+     "The 'n_estimators' parameter of RandomForestClassifier must be an int in the range [1, inf). Got 0 instead."),
+])
+def test_out_of_range_params_are_one_line_naming_the_config_entry_before_fitting(estimator, params, message):
+    with pytest.raises(ConfigError) as error:
+        build_model({"estimator": estimator, "params": params}, name="mine")
+    assert str(error.value) == f"classical.models.mine.params: {message}"
+
+
+def test_xgboost_params_are_checked_when_fitting_starts(data):
+    spec = {"estimator": "XGBClassifier", "params": {"max_depth": -1, "n_estimators": 2}}
+    with pytest.raises(ConfigError) as error:
+        fit_and_predict(spec, data["x_fit"], data["y_fit"], data["x_selection"], data["x_evaluation"],
+                        data["n_classes"], name="xgboost")
+    assert str(error.value) == ("classical.models.xgboost.params: "
+                                "value -1 for Parameter max_depth should be greater equal to 0")

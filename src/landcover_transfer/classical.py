@@ -40,29 +40,52 @@ ESTIMATORS = {
 PARALLEL = {"RandomForestClassifier", "XGBClassifier"}
 
 
-def build_model(spec: dict, n_jobs: int | None = None):
-    """A Pipeline from a config entry {estimator, scale, params}."""
+def build_model(spec: dict, n_jobs: int | None = None, name: str = "model"):
+    """A Pipeline from the config entry classical.models.<name>: {estimator, scale, params}.
+
+    Parameters scikit-learn would reject only when fitting (`C: -1`) are a ConfigError naming the entry now.
+    """
     factory = ESTIMATORS.get(spec["estimator"])
     if factory is None:
         raise ConfigError(f"unknown estimator '{spec['estimator']}' (known: {', '.join(ESTIMATORS)})")
     params = dict(spec.get("params", {}))
     if n_jobs and spec["estimator"] in PARALLEL:
         params.setdefault("n_jobs", n_jobs)
-    try:
-        estimator = factory(**params)
-    except TypeError as error:
-        raise ConfigError(f"{spec['estimator']}: {error}") from None
     steps = [StandardScaler()] if spec.get("scale") else []
-    return make_pipeline(*steps, estimator)
+    try:
+        model = make_pipeline(*steps, factory(**params))
+        _validate_params(model)
+    except (TypeError, ValueError) as error:  # InvalidParameterError is both
+        raise ConfigError(f"classical.models.{name}.params: {error}") from None
+    return model
+
+
+def _validate_params(model) -> None:
+    """Run scikit-learn's own parameter check, which `fit` runs first, on the pipeline and each estimator in it."""
+    for part in (model, *model.get_params(deep=True).values()):
+        if hasattr(part, "_parameter_constraints"):
+            part._validate_params()
+
+
+def _parameter_errors(spec: dict) -> tuple[type[Exception], ...]:
+    """What the estimator raises when fitting starts with a parameter it rejects (XGBoost checks only then)."""
+    if spec["estimator"] == "XGBClassifier":
+        from xgboost.core import XGBoostError
+
+        return (XGBoostError,)
+    return ()
 
 
 def fit_and_predict(spec: dict, x_fit: np.ndarray, y_fit: np.ndarray, x_selection: np.ndarray,
-                    x_evaluation: np.ndarray, n_classes: int,
-                    n_jobs: int | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+                    x_evaluation: np.ndarray, n_classes: int, n_jobs: int | None = None,
+                    name: str = "model") -> tuple[np.ndarray, np.ndarray, float]:
     """Fit on the fit split; class probabilities on the selection and evaluation splits, and the fit time."""
-    model = build_model(spec, n_jobs)
+    model = build_model(spec, n_jobs, name)
     started = time.time()
-    model.fit(x_fit, y_fit)
+    try:
+        model.fit(x_fit, y_fit)
+    except _parameter_errors(spec) as error:
+        raise ConfigError(f"classical.models.{name}.params: {str(error).splitlines()[0]}") from None
     fit_time = time.time() - started
     return _full_proba(model, x_selection, n_classes), _full_proba(model, x_evaluation, n_classes), fit_time
 
