@@ -1,6 +1,6 @@
 rule extract_features:
     input:
-        dataset=get_dataset(),
+        dataset=get_dataset,
         weights=get_weights_input,
     output:
         "results/features/features.npz",

@@ -4,7 +4,6 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 # Rule scripts import the library from src/; exported so local, conda and SLURM jobs all see it.
 SRC = str(Path(workflow.basedir) / "src")
@@ -13,12 +12,14 @@ sys.path.insert(0, SRC)
 # TensorFlow's INFO lines (oneDNN, CPU features) at import, before a job's log takes over its output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
-from landcover_transfer.config import check_references, uses_stand_in_pretraining, variant_ids, weights_for
+from landcover_transfer.config import (check_inputs, check_references, prestaged_weights, uses_stand_in_pretraining,
+                                      validate_config, variant_ids, weights_for)
 from landcover_transfer.errors import ConfigError
 
-validate(config, "../config/schema.yaml")
 try:
+    validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
     check_references(config)
+    check_inputs(config)
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
@@ -53,8 +54,12 @@ wildcard_constraints:
     method=_alternatives(ENSEMBLE_METHODS),
 
 
-def get_dataset():
-    """The HDF5 file every job reads: the user's file, or the one a data rule builds."""
+def get_dataset(wildcards):
+    """The HDF5 file every job reads: the user's file, or the one a data rule builds.
+
+    An input function, so that --lint, --list-rules and --unlock work without the data file: only
+    planning a job that reads it needs it.
+    """
     source = config["data"]["source"]
     if source == "eurosat":
         return "results/data/earth_data.h5"
@@ -65,18 +70,20 @@ def get_dataset():
         raise WorkflowError(
             f"Dataset '{path}' not found (config data.source: file). Put the study's earth_data.h5 there, "
             f"or set data.file to its path; or build it from the EuroSAT RGB release with "
-            f"--config data.source=eurosat (archive at data/EuroSAT.zip, see README); "
+            f"--config 'data={{source: eurosat}}' (archive at data/EuroSAT.zip, see README); "
             f"or run the demo on synthetic data: make demo."
         )
-    return path
+    # A symlink stands for its target: pointing it elsewhere is a new input, so the jobs that read it rerun.
+    return os.path.realpath(path)
 
 
 def get_weights_input(wildcards):
-    """The stand-in pre-trained weights when weights are null (random_weights_policy: pretrain)."""
+    """A weights file the job loads: the stand-in pre-trained weights (weights null, random_weights_policy
+    pretrain) or a pre-staged file, so that the dry run names a missing one."""
     arch = getattr(wildcards, "arch", None) or config["features"]["architecture"]
     if uses_stand_in_pretraining(config, arch):
         return f"results/pretrained/{arch}.weights.h5"
-    return []
+    return prestaged_weights(config, arch) or []
 
 
 def get_weights_param(wildcards, input):

@@ -33,7 +33,7 @@ rule eurosat_to_h5:
 
 rule make_splits:
     input:
-        get_dataset(),
+        get_dataset,
     output:
         "results/data/splits.npz",
     params:
@@ -49,7 +49,7 @@ rule make_splits:
 
 rule pretrain_base:
     input:
-        dataset=get_dataset(),
+        dataset=get_dataset,
         splits="results/data/splits.npz",
     output:
         "results/pretrained/{arch}.weights.h5",

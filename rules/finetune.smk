@@ -1,6 +1,6 @@
 rule finetune:
     input:
-        dataset=get_dataset(),
+        dataset=get_dataset,
         splits="results/data/splits.npz",
         weights=get_weights_input,
     output:

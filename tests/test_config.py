@@ -10,7 +10,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config, validate
 
-from landcover_transfer.config import check_references
+from landcover_transfer.config import check_inputs, check_references, prestaged_weights, validate_config
 from landcover_transfer.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +44,7 @@ def valid_config(*overlays) -> dict:
 def test_shipped_configs_validate_and_reference_only_defined_names(name):
     config = valid_config(*OVERLAYS[name])
     check_references(config)
+    check_inputs(config)
     # The overlay really was applied (a failure here means the merge emulation is wrong, not the config).
     for overlay in OVERLAYS[name]:
         assert config["data"]["source"] == load_yaml(overlay)["data"]["source"]
@@ -164,3 +165,65 @@ def test_snakemake_reports_an_unknown_architecture_without_a_traceback(tmp_path,
     assert "vgg99" in output
     assert "Traceback (most recent call last)" not in output
     assert not (tmp_path / "results").exists()
+
+
+# --- one short line per problem (validate_config), not Snakemake's schema dump ---------------------
+
+SHORT_MESSAGES = [
+    ({"trainig": {"epochs": 3}}, "unknown config key 'trainig': did you mean 'training'?"),
+    ({"training": {"epoch": 3}}, "unknown config key 'training.epoch': did you mean 'training.epochs'?"),
+    ({"architectures": {"vgg16": {"weight": "w.h5"}}},
+     "unknown config key 'architectures.vgg16.weight': did you mean 'architectures.vgg16.weights'?"),
+    ({"training.seed": 43},
+     "unknown config key 'training.seed': a dotted name is not a path; nest it instead, `training: {seed: 43}` "
+     "in a file passed with --configfile (README, 'Changing settings')"),
+    ({"colour": "red"}, "unknown config key 'colour': valid keys here: data, evaluation, weights, "
+     "random_weights_policy, pretrain, features, classical, finetune, training, head, architectures, strategies, "
+     "schedules, augmentations, ensemble, study_reference, resources"),
+    ({"training": {"seed": "43"}},  # what --config 'training={seed: 43}' gives
+     "training.seed: '43' is not of type 'integer'; a value given inside a --config mapping arrives as text: "
+     "set it in a file passed with --configfile (README, 'Changing settings')"),
+    ({"training": {"epochs": 0}}, "training.epochs: 0 is less than the minimum of 1"),
+]
+
+
+@pytest.mark.parametrize("overlay, line", SHORT_MESSAGES, ids=[m[1][:40] for m in SHORT_MESSAGES])
+def test_validate_config_names_the_key_in_one_short_line(overlay, line):
+    config = merged_config()
+    update_config(config, overlay)
+    with pytest.raises(ConfigError) as error:
+        validate_config(config, SCHEMA)
+    assert str(error.value) == f"invalid configuration:\n  {line}"
+
+
+def test_validate_config_fills_in_the_defaults():
+    config = merged_config()
+    del config["training"]["early_stopping"]
+    validate_config(config, SCHEMA)
+    assert config["training"]["early_stopping"] == {"monitor": "val_accuracy", "patience": 5}
+    assert config["data"]["eurosat"]["classes"][-1] == "SeaLake"
+
+
+@pytest.mark.parametrize("overlay, line", [
+    ({"data": {"eurosat": {"exclude_classes": ["Sealake"]}}},
+     "data.eurosat.exclude_classes: 'Sealake' is not in data.eurosat.classes; did you mean 'SeaLake'?"),
+    ({"weights": "null"},  # what --config weights=null gives
+     "weights: 'null' is text, not null; a value given inside a --config mapping arrives as text: set it in a "
+     "file passed with --configfile (README, 'Changing settings')"),
+    ({"architectures": {"vgg16": {"weights": "None"}}},
+     "architectures.vgg16.weights: 'None' is text, not null; a value given inside a --config mapping arrives as "
+     "text: set it in a file passed with --configfile (README, 'Changing settings')"),
+])
+def test_check_inputs(overlay, line):
+    config = valid_config()
+    update_config(config, overlay)
+    with pytest.raises(ConfigError) as error:
+        check_inputs(config)
+    assert str(error.value) == f"invalid configuration:\n  {line}"
+
+
+def test_prestaged_weights_are_paths_only():
+    config = valid_config()
+    update_config(config, {"weights": None, "architectures": {"vgg16": {"weights": "w/vgg16.h5"},
+                                                              "resnet50": {"weights": "imagenet"}}})
+    assert [prestaged_weights(config, a) for a in ("vgg16", "resnet50", "mobilenet_v2")] == ["w/vgg16.h5", None, None]

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import difflib
+import os
+import textwrap
+from pathlib import Path
+
+import yaml
+
 from .errors import ConfigError
+
+# Snakemake's `--config KEY=VALUE` reads the values inside a mapping as text ('43', 'true', 'null').
+FROM_COMMAND_LINE = ("; a value given inside a --config mapping arrives as text: set it in a file passed with "
+                     "--configfile (README, 'Changing settings')")
+NULL_AS_TEXT = ("null", "None", "~")
 
 
 def check_references(config: dict) -> None:
@@ -56,3 +68,75 @@ def weights_for(config: dict, arch: str) -> str | None:
 
 def uses_stand_in_pretraining(config: dict, arch: str) -> bool:
     return weights_for(config, arch) is None and config["random_weights_policy"] == "pretrain"
+
+
+def prestaged_weights(config: dict, arch: str) -> str | None:
+    """The path of the architecture's pre-staged weights file, or None (imagenet or random weights)."""
+    weights = weights_for(config, arch)
+    return None if weights in (None, "imagenet") else weights
+
+
+def check_inputs(config: dict) -> None:
+    """Raise one ConfigError for data and weights settings the JSON schema cannot check."""
+    classes = config["data"]["eurosat"]["classes"]
+    problems = [f"data.eurosat.exclude_classes: '{name}' is not in data.eurosat.classes{_closest(name, classes)}"
+                for name in config["data"]["eurosat"]["exclude_classes"] if name not in classes]
+    settings = {"weights": config["weights"]}
+    settings.update({f"architectures.{name}.weights": arch["weights"]
+                     for name, arch in config["architectures"].items() if "weights" in arch})
+    problems += [f"{key}: '{value}' is text, not null{FROM_COMMAND_LINE}"
+                 for key, value in settings.items() if value in NULL_AS_TEXT]
+    _raise_if_any(problems)
+
+
+def _closest(name: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(name, names, n=1)
+    return f"; did you mean '{close[0]}'?" if close else f" ({', '.join(names)})"
+
+
+def _raise_if_any(problems: list[str]) -> None:
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def validate_config(config: dict, schema_path: str | os.PathLike) -> None:
+    """Validate `config` against the JSON schema and fill in its defaults; ConfigError with one line per problem.
+
+    Snakemake's own `validate` prints the whole schema with each error (~1,100 lines for one typo).
+    """
+    import jsonschema
+    from jsonschema.exceptions import best_match
+    from snakemake.utils import validate
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    errors = jsonschema.Draft202012Validator(schema).iter_errors(config)
+    # best_match of a single error descends into oneOf/anyOf alternatives to the one that went furthest.
+    _raise_if_any([line for error in errors for line in _describe(best_match([error]))])
+    validate(config, str(schema_path))  # fills in the defaults; the config is valid by now
+
+
+def _describe(error) -> list[str]:
+    """One short line per problem of a jsonschema ValidationError, naming the config key."""
+    where = ".".join(map(str, error.absolute_path))
+    if error.validator == "additionalProperties" and error.validator_value is False:
+        known = list(error.schema.get("properties", {}))
+        return [_unknown_key(where, key, error.instance[key], known) for key in error.instance if key not in known]
+    message = textwrap.shorten(error.message, 200, placeholder=" ...")
+    if error.validator == "type" and isinstance(error.instance, str):
+        message += FROM_COMMAND_LINE
+    return [f"{where or 'the configuration'}: {message}"]
+
+
+def _unknown_key(parent: str, key: str, value, known: list[str]) -> str:
+    prefix = f"{parent}." if parent else ""
+    head, *rest = key.split(".")
+    if rest and head in known:
+        nested = value
+        for part in reversed(rest):
+            nested = {part: nested}
+        written = yaml.safe_dump({head: nested}, default_flow_style=True, width=1000).strip()[1:-1]
+        return (f"unknown config key '{prefix}{key}': a dotted name is not a path; nest it instead, "
+                f"`{written}` in a file passed with --configfile (README, 'Changing settings')")
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"did you mean '{prefix}{close[0]}'?" if close else f"valid keys here: {', '.join(known)}"
+    return f"unknown config key '{prefix}{key}': {hint}"

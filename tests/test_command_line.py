@@ -1,0 +1,239 @@
+"""The command line: every `snakemake` command and `--config` form the README shows, the commands that must
+work without the data file, and configuration or input mistakes caught by the dry run in one short message.
+
+Dry runs only (a few seconds each), in temporary working directories; the `--report` command needs
+finished results and runs on the tiny end-to-end run (slow).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from landcover_transfer.data import write_dataset
+from landcover_transfer.synthetic import make_synthetic
+
+REPO = Path(__file__).resolve().parents[1]
+README = (REPO / "README.md").read_text()
+TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
+TRACEBACK = "Traceback (most recent call last)"
+
+# Every full command of the README; SLURM ones (`--profile profiles/slurm`) are covered by test_slurm_*.py.
+README_COMMANDS = [
+    ".venv/bin/snakemake -j4",
+    ".venv/bin/snakemake --profile profiles/slurm",
+    ".venv/bin/snakemake --configfile my.yaml -j4",
+    "snakemake -j4 --configfile seed43.yaml",
+    "snakemake -j4 all_data",
+    "snakemake -j4 results/finetune/vgg16/last_two_blocks/standard/metrics.json",
+    "snakemake --report results/report.html",
+    "snakemake -j4 -d runs/seed43 --configfile seed43.yaml",
+    "snakemake --profile profiles/slurm",
+    "snakemake --profile profiles/slurm results/finetune/<arch>/<strategy>/<aug>/metrics.json",
+    "snakemake --profile profiles/slurm --unlock",
+    "snakemake --list-changes code",
+]
+# Commands that do not plan jobs, so `-n` does not apply.
+NOT_DRY_RUNNABLE = ("--report", "--unlock", "--list-changes")
+
+
+def readme_commands() -> list[str]:
+    """`snakemake` commands in the README's bash blocks and inline code, comments removed."""
+    blocks = re.findall(r"```bash\n(.*?)```", README, re.S)
+    inline = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", README, flags=re.S))
+    lines = [re.sub(r"\s+#.*$", "", line).strip() for block in blocks for line in block.splitlines()] + inline
+    return [line for line in lines if re.match(r"(\.venv/bin/)?snakemake ", line)]
+
+
+def readme_config_options() -> list[str]:
+    return sorted(set(re.findall(r"`(--config [^`]+)`", README)))
+
+
+def out(result) -> str:
+    return result.stdout + result.stderr
+
+
+@pytest.fixture
+def study_dir(tmp_path) -> Path:
+    """A working directory with a tiny data/earth_data.h5, the README's override files, and runs/seed43."""
+    write_dataset(tmp_path / "data" / "earth_data.h5", make_synthetic(3, 2))
+    (tmp_path / "runs" / "seed43").mkdir(parents=True)
+    (tmp_path / "runs" / "seed43" / "data").symlink_to(tmp_path / "data")
+    printf = re.search(r"^printf .*seed43\.yaml$", README, re.M)[0]
+    subprocess.run(printf, shell=True, cwd=tmp_path, check=True)
+    (tmp_path / "my.yaml").write_text("training: {epochs: 3}\n")
+    (tmp_path / "data" / "EuroSAT.zip").write_bytes(b"")  # for data.source eurosat (a dry run does not read it)
+    return tmp_path
+
+
+def test_the_list_of_readme_commands_is_complete():
+    assert readme_commands() == README_COMMANDS
+
+
+@pytest.mark.parametrize("command", [c for c in README_COMMANDS if "profiles/slurm" not in c
+                                     and not c.startswith("snakemake --report")])
+def test_readme_command_runs(command, study_dir, run_snakemake):
+    args = shlex.split(command)[1:]
+    if not any(option in args for option in NOT_DRY_RUNNABLE):
+        args.append("-n")
+    result = run_snakemake(study_dir, *args)
+    assert result.returncode == 0, out(result)
+    assert TRACEBACK not in out(result)
+    if "-n" in args:
+        assert "finetune" in out(result) or "make_splits" in out(result), out(result)
+    if "seed43.yaml" in command:
+        config_line = re.search(r"Config file\(s\): .*seed43\.yaml", out(result))
+        assert config_line, out(result)
+    assert not (study_dir / "results").exists()
+
+
+# What the README says of each `--config` form: works, or which one line it fails with.
+CONFIG_OPTIONS = {
+    "--config 'data={source: eurosat}'": "works",
+    "--config 'finetune={\"architectures\":[\"vgg16\",\"mobilenet_v2\"],\"strategies\":[\"last_block\","
+    "\"last_two_blocks\",\"progressive\"],\"augmentations\":[\"none\",\"standard\"]}'": "works",
+    "--config training.seed=43": "Config entry must start with a valid identifier",  # Snakemake's own parser
+    "--config 'training={seed: 43}'": "training.seed: '43' is not of type 'integer'; a value given inside a "
+                                      "--config mapping arrives as text: set it in a file passed with --configfile "
+                                      "(README, 'Changing settings')",
+    "--config weights=null": "weights: 'null' is text, not null; a value given inside a --config mapping arrives "
+                             "as text: set it in a file passed with --configfile (README, 'Changing settings')",
+    "--config KEY=VALUE": None,  # the form, not a command
+}
+
+
+def test_every_readme_config_option_is_covered():
+    assert readme_config_options() == sorted(CONFIG_OPTIONS)
+
+
+@pytest.mark.parametrize("option", [o for o, expected in CONFIG_OPTIONS.items() if expected])
+def test_readme_config_option_does_what_the_readme_says(option, study_dir, run_snakemake):
+    result = run_snakemake(study_dir, "-n", *shlex.split(option))
+    if CONFIG_OPTIONS[option] == "works":
+        assert result.returncode == 0, out(result)
+        assert "finetune" in out(result)
+    else:
+        assert result.returncode != 0
+        assert CONFIG_OPTIONS[option] in out(result)
+        assert "Failed validating" not in out(result)
+
+
+def test_a_mapping_given_with_config_is_merged_into_its_section(tmp_path, run_snakemake):
+    result = run_snakemake(tmp_path, "-n", "--configfile", TINY_CONFIG,
+                           "--config", "finetune={architectures: [mobilenet_v2, vgg16]}")
+    assert result.returncode == 0, out(result)
+    # tiny.yaml's two strategies and two augmentations are kept: merged, not replaced
+    assert re.search(r"^finetune +8$", out(result), re.M), out(result)
+
+
+@pytest.mark.slow
+def test_readme_report_command(tiny_run, tmp_path, run_snakemake):
+    workdir = shutil.copytree(tiny_run, tmp_path / "run", symlinks=True)
+    command = next(c for c in README_COMMANDS if c.startswith("snakemake --report"))
+    result = run_snakemake(workdir, *shlex.split(command)[1:], "--configfile", str(TINY_CONFIG))
+    assert result.returncode == 0, out(result)
+    assert (workdir / "results" / "report.html").stat().st_size > 10_000
+
+
+# --- without the data file ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command, shows", [
+    ("--lint", "Congratulations, your workflow is in a good condition!"),
+    ("--list-rules", "finetune"),
+    ("--unlock", "Unlocked working directory."),
+])
+def test_commands_that_plan_no_job_work_on_a_fresh_clone_without_the_data_file(command, shows, tmp_path,
+                                                                                run_snakemake):
+    result = run_snakemake(tmp_path, command)
+    assert result.returncode == 0, out(result)
+    assert shows in out(result)
+    assert "not found" not in out(result)
+
+
+def test_the_missing_data_message_suggests_a_command_line_that_works(tmp_path, run_snakemake):
+    result = run_snakemake(tmp_path, "-n")
+    assert result.returncode != 0
+    message = re.search(r"Dataset 'data/earth_data\.h5' not found.*", out(result))[0]
+    suggested = re.search(r"(--config '[^']+')", message)[1]
+    assert suggested == "--config 'data={source: eurosat}'"
+    assert suggested in README
+    again = run_snakemake(tmp_path, "-n", *shlex.split(suggested))
+    assert "Missing input files for rule eurosat_to_h5" in out(again) and "data/EuroSAT.zip" in out(again)
+
+
+# --- config mistakes: one short message ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("override, line", [
+    ("trainig: {epochs: 3}", "unknown config key 'trainig': did you mean 'training'?"),
+    ("training: {epoch: 3}", "unknown config key 'training.epoch': did you mean 'training.epochs'?"),
+    ("training.seed: 43", "unknown config key 'training.seed': a dotted name is not a path; nest it instead, "
+                          "`training: {seed: 43}` in a file passed with --configfile (README, 'Changing settings')"),
+])
+def test_a_misspelt_key_is_one_short_message_not_a_schema_dump(override, line, tmp_path, run_snakemake):
+    (tmp_path / "typo.yaml").write_text(override + "\n")
+    result = run_snakemake(tmp_path, "-n", "--configfile", str(TINY_CONFIG), "typo.yaml")
+    output = out(result)
+    assert result.returncode != 0
+    assert f"invalid configuration:\n  {line}\n" in output
+    error_part = output[output.index("WorkflowError"):]
+    assert len(error_part.splitlines()) <= 5, error_part
+    assert "Failed validating" not in output and TRACEBACK not in output
+
+
+# --- pre-staged weights are inputs --------------------------------------------------------------
+
+
+def test_a_missing_prestaged_weights_file_is_named_by_the_dry_run(tmp_path, run_snakemake):
+    (tmp_path / "weights.yaml").write_text(yaml.safe_dump({"architectures": {"mobilenet_v2": {
+        "weights": "weights/mobilenet_v2_notop.h5"}}}))
+    result = run_snakemake(tmp_path, "-n", "all_finetune", "--configfile", str(TINY_CONFIG), "weights.yaml")
+    output = out(result)
+    assert result.returncode != 0
+    assert re.search(r"Missing input files for rule finetune:\n(    .*\n)+?    affected files:\n"
+                     r"        weights/mobilenet_v2_notop\.h5\n", output), output
+
+
+def test_prestaged_weights_are_inputs_of_the_jobs_that_load_them(tmp_path, run_snakemake):
+    (tmp_path / "weights").mkdir()
+    for name in ("vgg16.h5", "mobilenet_v2.h5"):
+        (tmp_path / "weights" / name).write_bytes(b"")
+    (tmp_path / "weights.yaml").write_text(yaml.safe_dump({
+        "weights": "weights/vgg16.h5", "architectures": {"mobilenet_v2": {"weights": "weights/mobilenet_v2.h5"}}}))
+    result = run_snakemake(tmp_path, "-n", "--configfile", str(TINY_CONFIG), "weights.yaml")
+    output = out(result)
+    assert result.returncode == 0, output
+    inputs = dict(re.findall(r"^rule (\w+):\n    input: (.*)$", output, re.M))
+    assert inputs["extract_features"] == "results/data/synthetic.h5, weights/vgg16.h5"  # features: vgg16
+    assert inputs["finetune"] == "results/data/synthetic.h5, results/data/splits.npz, weights/mobilenet_v2.h5"
+    assert "pretrain_base" not in output
+
+
+# --- a symlinked data file ----------------------------------------------------------------------
+
+
+def test_pointing_a_symlinked_data_file_elsewhere_reruns_what_reads_it(tmp_path, run_snakemake):
+    data = tmp_path / "data"
+    write_dataset(data / "v1.h5", make_synthetic(10, 2, seed=1))
+    write_dataset(data / "v2.h5", make_synthetic(10, 2, seed=2))
+    os.utime(data / "v2.h5", (1_000_000_000, 1_000_000_000))  # an older file: mtimes alone would not tell
+    link = data / "earth_data.h5"
+    link.symlink_to("v1.h5")
+    first = run_snakemake(tmp_path, "-j1", "results/data/splits.npz")
+    assert first.returncode == 0, out(first)
+
+    link.unlink()
+    link.symlink_to("v2.h5")
+    os.utime(link, (1_000_000_000, 1_000_000_000), follow_symlinks=False)  # as `cp -a` or tar restores it
+    plan = run_snakemake(tmp_path, "-n", "results/data/splits.npz")
+    assert plan.returncode == 0, out(plan)
+    assert re.search(r"rule make_splits:\n    input: .*/data/v2\.h5\n", out(plan)), out(plan)
+    assert "Set of input files has changed" in out(plan), out(plan)
