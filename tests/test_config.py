@@ -81,6 +81,21 @@ def test_every_schema_property_has_a_description():
     assert undocumented == []
 
 
+def test_no_schema_keyword_is_null():
+    """An unquoted comma in a flow-style description ends it: the rest becomes a keyword with a null value."""
+    def null_keywords(node, path=""):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if value is None and key != "default":
+                    yield f"{path}.{key}"
+                yield from null_keywords(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for item in node:
+                yield from null_keywords(item, path)
+
+    assert list(null_keywords(load_yaml(SCHEMA))) == []
+
+
 def test_optional_top_level_sections_have_defaults():
     schema = load_yaml(SCHEMA)
     required = set(schema["required"])
