@@ -73,8 +73,10 @@ def get_dataset(wildcards):
             f"--config 'data={{source: eurosat}}' (archive at data/EuroSAT.zip, see README); "
             f"or run the demo on synthetic data: make demo."
         )
-    # A symlink stands for its target: pointing it elsewhere is a new input, so the jobs that read it rerun.
-    return os.path.realpath(path)
+    # A symlink (or a symlinked folder) stands for its target: pointing it elsewhere is a new input, so the
+    # jobs that read it rerun. A plain path stays as written, so existing results keep their recorded input.
+    real = os.path.realpath(path)
+    return real if real != os.path.abspath(path) else path
 
 
 def get_weights_input(wildcards):

@@ -88,6 +88,8 @@ def test_readme_command_runs(command, study_dir, run_snakemake):
     assert TRACEBACK not in out(result)
     if "-n" in args:
         assert "finetune" in out(result) or "make_splits" in out(result), out(result)
+    if "make_splits" in out(result) and "-d" not in args:  # a plain data file is the input as written
+        assert re.search(r"^rule make_splits:\n    input: data/earth_data\.h5\n", out(result), re.M), out(result)
     if "seed43.yaml" in command:
         config_line = re.search(r"Config file\(s\): .*seed43\.yaml", out(result))
         assert config_line, out(result)
