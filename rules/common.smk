@@ -73,10 +73,15 @@ def get_dataset(wildcards):
             f"--config 'data={{source: eurosat}}' (archive at data/EuroSAT.zip, see README); "
             f"or run the demo on synthetic data: make demo."
         )
-    # A symlink (or a symlinked folder) stands for its target: pointing it elsewhere is a new input, so the
-    # jobs that read it rerun. A plain path stays as written, so existing results keep their recorded input.
+    return followed(path)
+
+
+def followed(path):
+    """`path`, or its real path when it goes through a symlink: pointing the link elsewhere is then a new input,
+    so the jobs that read it rerun. A plain path stays as written, so existing results keep their recorded input
+    (also in a working directory reached through a symlink)."""
     real = os.path.realpath(path)
-    return real if real != os.path.abspath(path) else path
+    return real if real != os.path.join(os.path.realpath(os.curdir), os.path.normpath(path)) else path
 
 
 def get_weights_input(wildcards):

@@ -16,7 +16,7 @@ rule synthetic_dataset:
 
 rule eurosat_to_h5:
     input:
-        config["data"]["eurosat"]["archive"],
+        followed(config["data"]["eurosat"]["archive"]),
     output:
         "results/data/earth_data.h5",
     params:

@@ -239,3 +239,13 @@ def test_pointing_a_symlinked_data_file_elsewhere_reruns_what_reads_it(tmp_path,
     assert plan.returncode == 0, out(plan)
     assert re.search(r"rule make_splits:\n    input: .*/data/v2\.h5\n", out(plan)), out(plan)
     assert "Set of input files has changed" in out(plan), out(plan)
+
+
+def test_a_symlinked_eurosat_archive_is_its_target(tmp_path, run_snakemake):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "EuroSAT-2019.zip").write_bytes(b"")
+    (tmp_path / "data" / "EuroSAT.zip").symlink_to("EuroSAT-2019.zip")
+    plan = run_snakemake(tmp_path, "-n", "all_data", "--config", "data={source: eurosat}")
+    assert plan.returncode == 0, out(plan)
+    target = re.escape(os.path.realpath(tmp_path / "data" / "EuroSAT-2019.zip"))
+    assert re.search(rf"^rule eurosat_to_h5:\n    input: {target}\n", out(plan), re.M), out(plan)
