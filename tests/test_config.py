@@ -140,6 +140,7 @@ SCHEMA_VIOLATIONS = [
     ("classical.models.knn", {"estimator": "KNeighborsClassifier"}, "KNeighborsClassifier"),
     ("evaluation.protocol", "peeking", "peeking"),
     ("training.early_stopping.patience", 0, "patience"),
+    ("training.early_stopping.monitor", "val_acc", "val_acc"),  # a typo: before any job, not a KeyError after
 ]
 
 
@@ -164,3 +165,18 @@ def test_snakemake_reports_an_unknown_architecture_without_a_traceback(tmp_path,
     assert "vgg99" in output
     assert "Traceback (most recent call last)" not in output
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("epochs, ok", [(5, False), (4, False), (6, True)])
+def test_epochs_must_reach_every_phase_of_the_grid_strategies(epochs, ok):
+    """The progressive strategy's first phase takes 5 epochs: with training.epochs <= 5 its second phase
+    would never run while the result is still labelled progressive."""
+    config = valid_config()
+    config["training"]["epochs"] = epochs
+    if ok:
+        check_references(config)
+        return
+    with pytest.raises(ConfigError) as error:
+        check_references(config)
+    assert f"strategies.progressive: phase 2 would start after epoch 5, but training.epochs is {epochs}" in str(
+        error.value)
