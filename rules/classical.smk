@@ -5,9 +5,9 @@ rule extract_features:
     output:
         "results/features/features.npz",
     params:
-        arch=config["architectures"][config["features"]["architecture"]],
+        arch=arch_params("features", config["features"]["architecture"]),
         features=config["features"],
-        data=config["data"],
+        data=data_reading(),
         weights=get_weights_param,
     threads: resource("features", "threads", 4)
     resources:

@@ -24,6 +24,15 @@ except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
 
+onstart:
+    # Before any job (not in dry runs: it imports Keras): augmentation layers built and tried once.
+    from landcover_transfer.training import probe_augmentations
+
+    problems = probe_augmentations({name: config["augmentations"][name] for name in AUGMENTATIONS})
+    if problems:
+        raise WorkflowError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
 localrules:
     make_splits,
     classical_table,
@@ -98,6 +107,40 @@ def get_weights_param(wildcards, input):
     if input.get("weights"):
         return input.weights
     return weights_for(config, getattr(wildcards, "arch", None) or config["features"]["architecture"])
+
+
+# Each job's params carry exactly the config entries it uses: Snakemake reruns a job whose params
+# changed, so an edit to an entry a job does not read must not retrain it.
+BASE_KEYS = ("constructor", "preprocess", "kwargs")
+ARCH_KEYS = {
+    "finetune": (*BASE_KEYS, "blocks", "head_batchnorm", "image_size"),
+    "pretrain": (*BASE_KEYS, "image_size", "pretrain_learning_rate"),
+    "features": BASE_KEYS,
+}
+# what the stand-in pre-training reads of `training` (not epochs, early stopping)
+PRETRAIN_TRAINING_KEYS = ("seed", "batch_size", "image_size", "deterministic", "mixed_precision", "jit_compile")
+
+
+def used(section, keys):
+    return {key: section[key] for key in keys if key in section}
+
+
+def arch_params(job, arch=None):
+    """The entries of an architecture that `job` reads; `arch` fixed, or the {arch} wildcard's."""
+    if arch:
+        return used(config["architectures"][arch], ARCH_KEYS[job])
+    return lambda wildcards: used(config["architectures"][wildcards.arch], ARCH_KEYS[job])
+
+
+def data_reading():
+    """What reading the dataset file needs of `data` (the source is the input file itself)."""
+    return used(config["data"], ("keys", "class_names"))
+
+
+def get_strategy_schedules(wildcards):
+    """The schedules the variant's strategy names (not every configured one)."""
+    names = [phase["schedule"] for phase in config["strategies"][wildcards.strategy]["phases"]]
+    return {name: config["schedules"][name] for name in names}
 
 
 def variant_dir(arch="{arch}", strategy="{strategy}", aug="{aug}"):

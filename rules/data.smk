@@ -37,7 +37,7 @@ rule make_splits:
     output:
         "results/data/splits.npz",
     params:
-        data=config["data"],
+        data=data_reading(),
         evaluation=config["evaluation"],
     log:
         "logs/data/make_splits.log",
@@ -54,9 +54,9 @@ rule pretrain_base:
     output:
         "results/pretrained/{arch}.weights.h5",
     params:
-        arch=lambda wc: config["architectures"][wc.arch],
-        data=config["data"],
-        training=config["training"],
+        arch=arch_params("pretrain"),
+        data=data_reading(),
+        training=used(config["training"], PRETRAIN_TRAINING_KEYS),
         pretrain=config["pretrain"],
     threads: resource("pretrain", "threads", 4)
     resources:

@@ -27,13 +27,13 @@ rule finetune:
                     "figure": "confusion matrix"},
         ),
     params:
-        arch=lambda wc: config["architectures"][wc.arch],
+        arch=arch_params("finetune"),
         strategy=lambda wc: config["strategies"][wc.strategy],
         augmentation=lambda wc: config["augmentations"][wc.aug],
-        schedules=config["schedules"],
+        schedules=get_strategy_schedules,
         training=config["training"],
         head=config["head"],
-        data=config["data"],
+        data=data_reading(),
         weights=get_weights_param,
         # resume state of a killed job; outside the declared outputs, so a rerun finds it
         workdir=f"{variant_dir()}/.resume",

@@ -156,6 +156,7 @@ SCHEMA_VIOLATIONS = [
     ("classical.models.knn", {"estimator": "KNeighborsClassifier"}, "KNeighborsClassifier"),
     ("evaluation.protocol", "peeking", "peeking"),
     ("training.early_stopping.patience", 0, "patience"),
+    ("training.early_stopping.monitor", "val_acc", "val_acc"),  # a typo: before any job, not a KeyError after
 ]
 
 
@@ -242,3 +243,18 @@ def test_prestaged_weights_are_paths_only():
     update_config(config, {"weights": None, "architectures": {"vgg16": {"weights": "w/vgg16.h5"},
                                                               "resnet50": {"weights": "imagenet"}}})
     assert [prestaged_weights(config, a) for a in ("vgg16", "resnet50", "mobilenet_v2")] == ["w/vgg16.h5", None, None]
+
+
+@pytest.mark.parametrize("epochs, ok", [(5, False), (4, False), (6, True)])
+def test_epochs_must_reach_every_phase_of_the_grid_strategies(epochs, ok):
+    """The progressive strategy's first phase takes 5 epochs: with training.epochs <= 5 its second phase
+    would never run while the result is still labelled progressive."""
+    config = valid_config()
+    config["training"]["epochs"] = epochs
+    if ok:
+        check_references(config)
+        return
+    with pytest.raises(ConfigError) as error:
+        check_references(config)
+    assert f"strategies.progressive: phase 2 would start after epoch 5, but training.epochs is {epochs}" in str(
+        error.value)

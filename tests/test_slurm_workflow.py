@@ -307,12 +307,12 @@ RESUME_V = "mobilenet_v2/last_block/none"
 EPOCHS = 6
 
 
-def _data_rows(path: Path) -> int:
+def _epochs_saved(state_path: Path) -> int:
+    """Finished epochs recorded in a resume folder's state file (replaced atomically: always whole)."""
     try:
-        lines = [line for line in path.read_text().splitlines() if line.strip()]
-    except (FileNotFoundError, UnicodeDecodeError):
+        return len(json.loads(state_path.read_text())["history"])
+    except FileNotFoundError:
         return 0
-    return max(0, len(lines) - 1)  # minus the header
 
 
 def test_cancelled_training_resumes_from_last_epoch(slurm_cluster, tmp_path):
@@ -332,7 +332,7 @@ def test_cancelled_training_resumes_from_last_epoch(slurm_cluster, tmp_path):
     }))
     target = "all_finetune"  # the fine-tuning branch only: synthetic_dataset, make_splits, finetune, finetune_table
     args = _args(cluster, profile, workdir, [TINY, override])
-    resume_history = workdir / "results/finetune" / RESUME_V / ".resume/history.csv"
+    resume_state = workdir / "results/finetune" / RESUME_V / ".resume/state.json"
     job_log = workdir / "logs/finetune" / f"{RESUME_V}.log"
 
     # ---- run 1, interrupted. --retries 0: Snakemake must not resubmit the cancelled job itself
@@ -349,14 +349,14 @@ def test_cancelled_training_resumes_from_last_epoch(slurm_cluster, tmp_path):
         deadline = time.monotonic() + 900
         job = None
         while True:
-            rows = _data_rows(resume_history)
+            rows = _epochs_saved(resume_state)
             if rows >= 2:
                 break
             if proc.poll() is not None:
                 pytest.fail(f"snakemake exited (rc={proc.returncode}) before 2 epochs were logged:\n"
                             f"{_tail(out_path.read_text())}")
             if time.monotonic() > deadline:
-                pytest.fail(f"no 2 epochs in {resume_history} after 900 s:\n{_tail(out_path.read_text())}")
+                pytest.fail(f"no 2 epochs in {resume_state} after 900 s:\n{_tail(out_path.read_text())}")
             time.sleep(0.2)
         running = [r for r in _new_records(cluster, seen) if r.rule == "finetune" and r.state == "RUNNING"]
         assert len(running) == 1, f"expected one running finetune job: {running}"
@@ -387,12 +387,12 @@ def test_cancelled_training_resumes_from_last_epoch(slurm_cluster, tmp_path):
             break
         time.sleep(0.5)
     assert state == "CANCELLED", f"job {job.job_id}: {state}"
-    epochs_done = _data_rows(resume_history)
+    epochs_done = _epochs_saved(resume_state)
     assert 2 <= epochs_done < EPOCHS, (
         f"{epochs_done} epochs finished before the cancel took effect: the training is too fast "
         f"for this test (raise data.synthetic.train_per_class)\n{_tail(first_out)}")
     assert not (workdir / "results/finetune" / RESUME_V / "metrics.json").exists()
-    assert (resume_history.parent / "backup_phase1").is_dir(), "no BackupAndRestore state to resume from"
+    assert json.loads(resume_state.read_text())["next_epoch"] == epochs_done
 
     # a Snakemake killed without its cleanup leaves a lock: --unlock, as the profile's comment says
     locks = workdir / ".snakemake/locks"
@@ -412,10 +412,10 @@ def test_cancelled_training_resumes_from_last_epoch(slurm_cluster, tmp_path):
     print(f"  epochs finished before the cancel: {epochs_done}; rerun log epochs: {epochs}")
     assert epochs, job_log.read_text(errors="replace")[-3000:]
     assert all(total == EPOCHS for _, total in epochs)
-    # The kill can land while an epoch's backup is being written: the backup then falls back to the
-    # one before (double_checkpoint), so the rerun repeats at most that one epoch.
+    # The state file is replaced atomically after an epoch's files are written: the rerun starts
+    # exactly after the last recorded epoch (log epochs are 1-based).
     first_epoch = epochs[0][0]
-    assert epochs_done <= first_epoch <= epochs_done + 1 and first_epoch >= 2, (
+    assert first_epoch == epochs_done + 1, (
         f"the rerun started at epoch {first_epoch} after {epochs_done} finished ones: not resumed")
     assert [n for n, _ in epochs] == list(range(first_epoch, EPOCHS + 1)), (
         f"the rerun should train every epoch from where it resumed to the end, once: {epochs}")
@@ -424,4 +424,4 @@ def test_cancelled_training_resumes_from_last_epoch(slurm_cluster, tmp_path):
     assert history["epoch"].tolist() == list(range(EPOCHS)), history
     metrics = json.loads((workdir / "results/finetune" / RESUME_V / "metrics.json").read_text())
     assert metrics["epochs_run"] == EPOCHS, metrics
-    assert not resume_history.parent.exists(), "resume state left behind after success"
+    assert not resume_state.parent.exists(), "resume state left behind after success"

@@ -10,9 +10,11 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import copy  # noqa: E402
+import json  # noqa: E402
 import logging  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import keras  # noqa: E402
@@ -21,8 +23,9 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from landcover_transfer import models, training  # noqa: E402
+from landcover_transfer import models, resume, training  # noqa: E402
 from landcover_transfer.errors import ConfigError  # noqa: E402
+from landcover_transfer.io import read_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
@@ -92,17 +95,35 @@ class Recorder(keras.callbacks.Callback):
         self.trainable_params.append(int(sum(np.prod(w.shape) for w in self.model.trainable_weights)))
 
 
-def run_variant(workdir, strategy, epochs, callbacks=None, augmentation=(), arrays=None, schedules=SCHEDULES):
-    return training.train_variant(
-        arrays if arrays is not None else small_arrays(), arch=ARCH, strategy=strategy,
-        augmentation=list(augmentation), training=training_config(epochs), schedules=schedules,
-        head=CONFIG["head"], n_classes=N_CLASSES, weights=None, workdir=workdir, threads=None,
-        extra_callbacks=callbacks,
-    )
+class StopAfterEpoch(keras.callbacks.Callback):
+    """Simulates a killed job: raises after epoch `stop_epoch` (1-based) has been saved."""
+
+    def __init__(self, stop_epoch: int):
+        super().__init__()
+        self.stop_epoch = stop_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.stop_epoch:
+            raise KeyboardInterrupt(f"simulated kill after epoch {self.stop_epoch}")
+
+
+def run_variant(workdir, strategy, epochs, callbacks=None, augmentation=(), arrays=None, schedules=SCHEDULES,
+                arch=ARCH, training_settings=None):
+    """One training as the finetune job runs it: claim the resume folder, adopt it for this definition."""
+    settings = training_settings or training_config(epochs)
+    definition = {"arch": arch, "strategy": strategy, "augmentation": list(augmentation), "schedules": schedules,
+                  "training": settings, "head": CONFIG["head"]}
+    with resume.claim(workdir, poll_seconds=0.1) as folder:
+        folder.adopt(resume.fingerprint(definition, files={}))
+        return training.train_variant(
+            arrays if arrays is not None else small_arrays(), **definition, n_classes=N_CLASSES, weights=None,
+            resume=folder, threads=None, extra_callbacks=callbacks,
+        )
 
 
 def read_history(workdir) -> pd.DataFrame:
-    return pd.read_csv(Path(workdir) / "history.csv")
+    """The history recorded in the resume state (one row per finished epoch)."""
+    return pd.DataFrame(read_json(Path(workdir) / "state.json")["history"])
 
 
 # ---------------------------------------------------------------- 4. schedules and phases
@@ -195,9 +216,11 @@ def test_progressive_training_switches_rate_and_unfreezes_at_the_configured_epoc
     assert facts["trainable_params"] == params[-1]
     assert facts["epochs_run"] == epochs
 
-    for name in ("phase1.weights.h5", "phase2.weights.h5", "best.weights.h5"):
-        assert (tmp_path / name).is_file(), name
-    assert not list(tmp_path.glob("backup_phase*"))  # backups are removed when a phase finishes
+    state = read_json(tmp_path / "state.json")
+    assert state["roles"]["weights"] == f"epoch{epochs:04d}.weights.h5"
+    # only the files the state names are kept (older epochs' files are removed once replaced)
+    assert sorted(p.name for p in tmp_path.glob("*.weights.h5")) == sorted(set(state["roles"].values()))
+    assert facts["stopped_by"] == "completed"
     probabilities = training.predict_proba(model, small_arrays()["x_selection"], batch_size=4)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
@@ -208,40 +231,70 @@ def test_killed_run_resumes_after_the_last_finished_epoch(tmp_path):
     strategy, epochs, killed_after = CONFIG["strategies"]["last_block"], 3, 1
 
     with pytest.raises(KeyboardInterrupt):
-        run_variant(tmp_path, strategy, epochs, callbacks=[training.StopAfterEpoch(killed_after)])
+        run_variant(tmp_path, strategy, epochs, callbacks=[StopAfterEpoch(killed_after)])
     assert read_history(tmp_path)["epoch"].tolist() == list(range(killed_after))
-    assert (tmp_path / "backup_phase1").is_dir()
-    assert not (tmp_path / "phase1.weights.h5").exists()
+    assert read_json(tmp_path / "state.json")["next_epoch"] == killed_after
 
     recorder = Recorder()
     _, history, facts = run_variant(tmp_path, strategy, epochs, callbacks=[recorder])
 
     assert recorder.epochs == list(range(killed_after, epochs))  # only the remaining epochs trained
-    csv = read_history(tmp_path)
-    assert csv["epoch"].tolist() == list(range(epochs))  # each epoch exactly once
-    assert list(csv.columns) == list(history.columns) and "learning_rate" in csv  # one header
-    np.testing.assert_allclose(csv["learning_rate"], [expected_rate(strategy["phases"], e) for e in range(epochs)],
-                               rtol=1e-6)
-    assert facts["epochs_run"] == epochs
-    assert not (tmp_path / "backup_phase1").exists()
+    assert history["epoch"].tolist() == list(range(epochs))  # each epoch exactly once
+    np.testing.assert_allclose(history["learning_rate"],
+                               [expected_rate(strategy["phases"], e) for e in range(epochs)], rtol=1e-6)
+    assert facts["epochs_run"] == epochs and facts["stopped_by"] == "completed"
 
 
-def test_kill_while_writing_checkpoints_falls_back_to_the_previous_epoch(tmp_path):
-    """A kill can land while the backup or the best checkpoint is being written (seen under SLURM's
-    scancel): the rerun resumes from the backup before it and still records each epoch once."""
-    strategy, epochs, killed_after = CONFIG["strategies"]["last_block"], 3, 2
-    with pytest.raises(KeyboardInterrupt):
-        run_variant(tmp_path, strategy, epochs, callbacks=[training.StopAfterEpoch(killed_after)])
-    for half_written in (tmp_path / "backup_phase1" / "latest.weights.h5", tmp_path / "best.weights.h5"):
-        half_written.write_bytes(half_written.read_bytes()[:2048])
+def test_a_failed_write_leaves_the_previous_state_whole(tmp_path, monkeypatch):
+    """Disk full (or a kill) while an epoch's weights are written: the state still names the previous
+    epoch's complete files, and the rerun resumes from exactly those weights."""
+    strategy, epochs = CONFIG["strategies"]["last_block"], 3
+    save_weights = keras.Model.save_weights
+
+    def disk_full_at_epoch_2(self, filepath, *args, **kwargs):
+        if Path(filepath).name.startswith(".epoch0002"):
+            Path(filepath).write_bytes(b"\x89HDF\r\n" + b"\0" * 100)  # a few bytes made it to disk
+            raise OSError(28, "No space left on device")
+        return save_weights(self, filepath, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "save_weights", disk_full_at_epoch_2)
+    with pytest.raises(OSError, match="No space left"):
+        run_variant(tmp_path, strategy, epochs)
+    monkeypatch.undo()
+    state = read_json(tmp_path / "state.json")
+    assert state["next_epoch"] == 1 and [row["epoch"] for row in state["history"]] == [0]
+    assert not list(tmp_path.glob(".*tmp*"))  # the partial file is gone
+    saved = tmp_path / state["roles"]["weights"]
+    expected = keras.Model(*(lambda m: (m.inputs, m.outputs))(models.build_finetune_model(
+        ARCH, CONFIG["head"], N_CLASSES, SIZE, SIZE, None)[0]))
+    expected.load_weights(saved)
+
+    loaded = {}
+
+    class FirstWeights(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            loaded["kernel"] = keras.ops.convert_to_numpy(self.model.get_layer("dense").kernel)
 
     recorder = Recorder()
-    _, _, facts = run_variant(tmp_path, strategy, epochs, callbacks=[recorder])
+    _, history, facts = run_variant(tmp_path, strategy, epochs, callbacks=[recorder, FirstWeights()])
+    assert recorder.epochs == [1, 2]
+    np.testing.assert_array_equal(loaded["kernel"], keras.ops.convert_to_numpy(expected.get_layer("dense").kernel))
+    assert history["epoch"].tolist() == list(range(epochs)) and facts["epochs_run"] == epochs
 
-    assert recorder.epochs == [1, 2]  # the epoch whose backup was torn is trained again
-    assert training.read_history(tmp_path / "history.csv")["epoch"].tolist() == list(range(epochs))
-    assert facts["epochs_run"] == epochs
-    assert training.readable_weights(tmp_path / "best.weights.h5")
+
+def test_damaged_state_is_not_resumed_from(tmp_path, caplog):
+    strategy, epochs = CONFIG["strategies"]["last_block"], 2
+    with pytest.raises(KeyboardInterrupt):
+        run_variant(tmp_path, strategy, epochs, callbacks=[StopAfterEpoch(1)])
+    weights = tmp_path / read_json(tmp_path / "state.json")["roles"]["weights"]
+    weights.write_bytes(weights.read_bytes()[:2048])  # damaged after it was recorded
+
+    recorder = Recorder()
+    with caplog.at_level(logging.WARNING, logger="landcover_transfer.resume"):
+        _, history, _ = run_variant(tmp_path, strategy, epochs, callbacks=[recorder])
+    assert recorder.epochs == [0, 1]  # started afresh
+    assert any("is damaged" in r.getMessage() and weights.name in r.getMessage() for r in caplog.records)
+    assert history["epoch"].tolist() == [0, 1]
 
 
 def test_killed_in_phase_2_resumes_without_retraining_phase_1(tmp_path, caplog):
@@ -249,41 +302,163 @@ def test_killed_in_phase_2_resumes_without_retraining_phase_1(tmp_path, caplog):
     killed_after = 2  # the first epoch of phase 2
 
     with pytest.raises(KeyboardInterrupt):
-        run_variant(tmp_path, strategy, epochs, callbacks=[training.StopAfterEpoch(killed_after)])
-    assert (tmp_path / "phase1.weights.h5").is_file()
-    assert not (tmp_path / "phase2.weights.h5").exists()
+        run_variant(tmp_path, strategy, epochs, callbacks=[StopAfterEpoch(killed_after)])
+    state = read_json(tmp_path / "state.json")
+    assert (state["phase"], state["next_epoch"]) == (1, 2)
     assert read_history(tmp_path)["epoch"].tolist() == [0, 1]
 
     recorder = Recorder()
     with caplog.at_level(logging.INFO, logger="landcover_transfer.training"):
-        _, _, facts = run_variant(tmp_path, strategy, epochs, callbacks=[recorder])
+        _, history, facts = run_variant(tmp_path, strategy, epochs, callbacks=[recorder])
 
-    assert recorder.epochs == [2]  # phase 1 skipped, phase 2 continued after its backed-up epoch
-    assert any("phase 1 already finished" in r.getMessage() for r in caplog.records)
-    csv = read_history(tmp_path)
-    assert csv["epoch"].tolist() == list(range(epochs))
-    np.testing.assert_allclose(csv["learning_rate"], [expected_rate(strategy["phases"], e) for e in range(epochs)],
-                               rtol=1e-6)
+    assert recorder.epochs == [2]  # phase 1 skipped, phase 2 continued after its saved epoch
+    assert any("resuming at epoch 3 (phase 2)" in r.getMessage() for r in caplog.records)
+    assert history["epoch"].tolist() == list(range(epochs))
+    np.testing.assert_allclose(history["learning_rate"],
+                               [expected_rate(strategy["phases"], e) for e in range(epochs)], rtol=1e-6)
     assert facts["trainable_params"] == recorder.trainable_params[0]  # phase 2's unfrozen layers
-    assert (tmp_path / "phase2.weights.h5").is_file()
 
 
 def test_killed_in_phase_1_resumes_and_phase_2_starts_at_its_own_epoch(tmp_path):
-    """The resume epoch of phase 1's backup must not leak into phase 2 (Keras keeps it on the model)."""
     strategy, epochs = progressive(phase1_epochs=2), 3
 
     with pytest.raises(KeyboardInterrupt):
-        run_variant(tmp_path, strategy, epochs, callbacks=[training.StopAfterEpoch(1)])
+        run_variant(tmp_path, strategy, epochs, callbacks=[StopAfterEpoch(1)])
 
     recorder = Recorder()
-    run_variant(tmp_path, strategy, epochs, callbacks=[recorder])
+    _, history, _ = run_variant(tmp_path, strategy, epochs, callbacks=[recorder])
 
     assert recorder.epochs == [1, 2]
     assert recorder.trainable_params[1] > recorder.trainable_params[0]
-    csv = read_history(tmp_path)
-    assert csv["epoch"].tolist() == list(range(epochs))
-    np.testing.assert_allclose(csv["learning_rate"], [expected_rate(strategy["phases"], e) for e in range(epochs)],
-                               rtol=1e-6)
+    assert history["epoch"].tolist() == list(range(epochs))
+    np.testing.assert_allclose(history["learning_rate"],
+                               [expected_rate(strategy["phases"], e) for e in range(epochs)], rtol=1e-6)
+
+
+def test_changed_definition_discards_the_resume_state(tmp_path, caplog):
+    """Kill, change the strategy's learning rate, rerun: the old state must not be continued."""
+    strategy, epochs = copy.deepcopy(CONFIG["strategies"]["last_block"]), 2
+    with pytest.raises(KeyboardInterrupt):
+        run_variant(tmp_path, strategy, epochs, callbacks=[StopAfterEpoch(1)])
+    strategy["phases"][0]["learning_rate"] = 0.0005
+
+    recorder = Recorder()
+    with caplog.at_level(logging.WARNING, logger="landcover_transfer.resume"):
+        _, history, _ = run_variant(tmp_path, strategy, epochs, callbacks=[recorder])
+    assert recorder.epochs == [0, 1]
+    assert any("different training definition (changed: strategy)" in r.getMessage() for r in caplog.records)
+    np.testing.assert_allclose(history["learning_rate"][:1], 0.0005, rtol=1e-6)
+
+
+def test_fingerprint_covers_config_entries_and_file_contents(tmp_path):
+    data = tmp_path / "data.h5"
+    data.write_bytes(b"one")
+    first = resume.fingerprint({"training": {"epochs": 2}}, files={"dataset": str(data)})
+    data.write_bytes(b"two")  # same path, new content (e.g. a replaced data file)
+    second = resume.fingerprint({"training": {"epochs": 2}}, files={"dataset": str(data)})
+    third = resume.fingerprint({"training": {"epochs": 3}}, files={"dataset": str(data)})
+    assert first["sha256"] != second["sha256"] != third["sha256"]
+    assert resume.changed_entries(first, second) == ["dataset"]
+    assert resume.changed_entries(second, third) == ["training"]
+
+
+def test_a_second_job_waits_for_the_owner_and_a_dead_owner_blocks_nobody(tmp_path, caplog):
+    folder = tmp_path / ".resume"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from landcover_transfer import resume\n"
+         "with resume.claim(sys.argv[1]):\n    print('held', flush=True); time.sleep(600)", str(folder)],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        timer = __import__("threading").Timer(1.0, holder.kill)  # the owner dies (SIGKILL) while we wait
+        timer.start()
+        with caplog.at_level(logging.WARNING, logger="landcover_transfer.resume"):
+            with resume.claim(folder, poll_seconds=0.1) as owned:
+                assert owned.waited
+        timer.join()
+    finally:
+        holder.kill()
+        holder.wait()
+    message = next(r.getMessage() for r in caplog.records if "in use by another training job" in r.getMessage())
+    assert f"pid {holder.pid}" in message
+
+
+def test_a_job_that_waited_keeps_the_outputs_of_the_owner_it_waited_for(tmp_path):
+    """An orphaned job (Snakemake was killed) finishes while the rerun's job waits: its outputs are
+    kept when they were made for the same definition, and the folder it removed is claimed anew."""
+    folder, metrics = tmp_path / "variant" / ".resume", tmp_path / "variant" / "metrics.json"
+    record = resume.fingerprint({"training": {"epochs": 2}}, files={})
+    waited = {}
+
+    def second_job():
+        with resume.claim(folder, poll_seconds=0.05) as owned:
+            waited["waited"] = owned.waited
+            waited["kept"] = resume.finished_elsewhere(metrics, [str(metrics)], record)
+            waited["folder"] = owned.path.is_dir()
+
+    with resume.claim(folder) as first:
+        thread = __import__("threading").Thread(target=second_job)
+        thread.start()
+        time.sleep(0.3)
+        metrics.write_text(json.dumps({"fingerprint": record["sha256"]}))
+        first.remove()
+    thread.join(timeout=30)
+    assert waited == {"waited": True, "kept": True, "folder": True}
+    other = resume.fingerprint({"training": {"epochs": 3}}, files={})
+    assert not resume.finished_elsewhere(metrics, [str(metrics)], other)
+
+
+def test_val_loss_monitor_keeps_the_lowest_loss_epoch(tmp_path):
+    settings = {**training_config(3), "early_stopping": {"monitor": "val_loss", "patience": 5}}
+    _, history, facts = run_variant(tmp_path, CONFIG["strategies"]["last_block"], 3, training_settings=settings)
+    lowest = int(history["val_loss"].to_numpy().argmin())
+    assert facts["best_epoch"] == lowest + 1
+    assert read_json(tmp_path / "state.json")["best_epoch"] == lowest
+    assert training.monitor_mode("val_loss") == "min" and training.monitor_mode("val_accuracy") == "max"
+
+
+@pytest.mark.parametrize("mode, values, expected", [
+    ("max", [0.5, 0.7, 0.6, 0.65], (0.7, 1, 2)),
+    ("min", [0.9, 0.4, 0.4, 0.5], (0.4, 1, 2)),  # a tie is no improvement, as in EarlyStopping
+])
+def test_early_stopping_count_continues_from_the_saved_history(mode, values, expected):
+    history = [{"epoch": epoch, "m": value} for epoch, value in enumerate(values)]
+    assert training.resumed_count(history, "m", mode) == expected
+
+    callback = training.PhaseEarlyStopping(history, monitor="m", mode=mode, patience=3)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    callback.set_model(model)
+    callback.on_train_begin()
+    assert (callback.best, callback.wait) == (expected[0], expected[2])
+    callback.on_epoch_end(len(values), {"m": values[-1]})  # no improvement: the third epoch without one
+    assert model.stop_training and callback.stopped_epoch == len(values)
+
+
+def test_a_wrong_block_prefix_of_a_later_phase_fails_before_any_training(tmp_path):
+    arch = {**ARCH, "blocks": [ARCH["blocks"][0], ["block_99"]]}
+    recorder = Recorder()
+    with pytest.raises(ConfigError, match="block_99"):
+        run_variant(tmp_path, progressive(phase1_epochs=1), 2, callbacks=[recorder], arch=arch)
+    assert recorder.epochs == [] and not (tmp_path / "state.json").exists()
+
+
+def test_a_run_with_missing_epochs_is_never_reported_complete():
+    plan = training.phase_plan(CONFIG["strategies"]["progressive"]["phases"], 8)
+    with pytest.raises(RuntimeError, match="3 epochs of 8"):
+        training.check_complete({"stopped_by": "completed", "epochs_run": 3}, plan)
+    training.check_complete({"stopped_by": "early_stopping", "epochs_run": 3}, plan)
+
+
+def test_augmentation_probe_finds_layers_that_do_nothing_or_fail():
+    problems = training.probe_augmentations({
+        "standard": CONFIG["augmentations"]["standard"],
+        "overhead": CONFIG["augmentations"]["overhead"],
+        "diagonal": [{"RandomFlip": {"mode": "diagonal"}}],
+        "bad_fill": [{"RandomRotation": {"factor": 0.1, "fill_mode": "bogus"}}],
+    })
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("augmentations.diagonal: RandomFlip {'mode': 'diagonal'} left every image unchanged")
+    assert problems[1].startswith("augmentations.bad_fill: RandomRotation") and "bogus" in problems[1]
 
 
 # ---------------------------------------------------------------- 8. stand-in pre-training
@@ -351,18 +526,9 @@ def test_pretrain_stand_in_saves_weights_build_base_can_load(tmp_path, monkeypat
                            keras.ops.convert_to_numpy(loaded.get_layer("Conv1").kernel))
 
 
-def test_read_history_keeps_the_last_row_of_a_repeated_epoch(tmp_path):
-    """A kill between the CSV row and the backup repeats that epoch on rerun: one row per epoch remains."""
-    path = tmp_path / "history.csv"
-    path.write_text("epoch,accuracy,val_accuracy\n0,0.1,0.1\n1,0.2,0.2\n1,0.25,0.3\n2,0.4,0.5\n")
-    history = training.read_history(path)
-    assert history["epoch"].tolist() == [0, 1, 2]
-    assert history.loc[1, "val_accuracy"] == 0.3
-
-
 TWO_RUNS = """
 import sys, numpy as np, yaml
-from landcover_transfer import training
+from landcover_transfer import resume, training
 from landcover_transfer.data import make_splits
 from landcover_transfer.synthetic import make_synthetic
 config = yaml.safe_load(open(sys.argv[1]))
@@ -370,11 +536,13 @@ dataset = make_synthetic(20, 10, seed=0)
 arrays = make_splits(dataset, "honest", 0.2, 42).arrays(dataset)
 settings = {**config["training"], "epochs": 2, "batch_size": 32, "image_size": 32,
             "deterministic": sys.argv[2] == "true"}
-losses = [training.train_variant(
-    arrays, arch=config["architectures"]["resnet50"], strategy=config["strategies"]["last_block"],
-    augmentation=config["augmentations"]["standard"], training=settings, schedules=config["schedules"],
-    head=config["head"], n_classes=9, weights=None, workdir=f"{sys.argv[3]}/run{i}")[1]["loss"].tolist()
-    for i in range(2)]
+def train(folder):
+    with resume.claim(folder) as owned:
+        return training.train_variant(
+            arrays, arch=config["architectures"]["resnet50"], strategy=config["strategies"]["last_block"],
+            augmentation=config["augmentations"]["standard"], training=settings, schedules=config["schedules"],
+            head=config["head"], n_classes=9, weights=None, resume=owned)[1]["loss"].tolist()
+losses = [train(f"{sys.argv[3]}/run{i}") for i in range(2)]
 print("IDENTICAL" if losses[0] == losses[1] else f"DIFFERENT {losses}")
 """
 

@@ -40,6 +40,7 @@ def check_references(config: dict) -> None:
         if name in grid["architectures"] and deepest > len(arch["blocks"]):
             problems.append(f"architectures.{name}: a strategy unfreezes {deepest} blocks, "
                             f"only {len(arch['blocks'])} configured")
+    problems += phases_beyond_epochs(config)
     required = {"hold_then_decay": ("hold_epochs", "factor"), "step": ("every", "factor")}
     for name, schedule in config["schedules"].items():
         missing = [key for key in required.get(schedule["type"], ()) if key not in schedule]
@@ -53,6 +54,21 @@ def check_references(config: dict) -> None:
     problems += [f"ensemble.include_classical: unknown classical model '{m}'" for m in unknown_classical]
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def phases_beyond_epochs(config: dict) -> list[str]:
+    """Strategies of the grid whose phases do not all start within `training.epochs`: a phase that never
+    runs would leave a run labelled with a strategy it did not follow."""
+    epochs, problems = config["training"]["epochs"], []
+    for name in config["finetune"]["strategies"]:
+        start = 0
+        for number, phase in enumerate(config["strategies"].get(name, {}).get("phases", []), start=1):
+            if start >= epochs:
+                problems.append(f"strategies.{name}: phase {number} would start after epoch {start}, but "
+                                f"training.epochs is {epochs}: raise training.epochs or shorten the earlier phases")
+                break
+            start += phase.get("epochs") or epochs
+    return problems
 
 
 def variant_ids(config: dict) -> list[str]:

@@ -1,19 +1,17 @@
 """Fine-tuning one grid variant: tf.data input with Keras augmentation layers, phases of unfreezing,
-the study's callbacks, resumable after a kill (BackupAndRestore), honest evaluation.
+the study's callbacks, resumable after a kill at any moment (`resume.py`), honest evaluation.
 
 A strategy is a list of phases; each phase unfreezes the last `blocks` configured blocks, recompiles
 and trains with its own learning rate and schedule. Epoch numbers are global across phases, so one
-history, one best checkpoint and one EarlyStopping criterion describe the whole run.
+history and one best checkpoint describe the whole run; early stopping counts within each phase.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from pathlib import Path
 
-import h5py
 import keras
 import numpy as np
 import pandas as pd
@@ -22,6 +20,7 @@ import tensorflow as tf
 from .errors import ConfigError
 from .io import atomic_path
 from .models import build_finetune_model, set_trainable_blocks
+from .resume import ResumeFolder
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +39,32 @@ def build_augmentation(layers: list[dict], seed: int) -> keras.Sequential | None
             raise ConfigError(f"augmentation layer '{name}' is not a keras.layers class")
         try:
             built.append(layer_class(**(kwargs or {}), seed=seed))
-        except (TypeError, ValueError) as error:
+        except (TypeError, ValueError, NotImplementedError) as error:  # Keras: NotImplementedError for a bad fill_mode
             raise ConfigError(f"augmentation layer {name} {kwargs}: {error}") from None
     return keras.Sequential(built, name="augmentation")
+
+
+def probe_augmentations(policies: dict[str, list[dict]], seed: int = 0, draws: int = 8) -> list[str]:
+    """Problems of augmentation policies, found by building each layer and applying it to a probe batch.
+
+    A layer that builds but never changes an image is misconfigured (e.g. `RandomFlip: {mode: diagonal}`
+    is accepted by Keras and then flips nothing), so each layer must change the probe in `draws` tries.
+    """
+    probe = np.random.default_rng(seed).uniform(0, 255, (draws, 16, 16, 3)).astype("float32")
+    problems = []
+    for name, layers in policies.items():
+        for entry in layers:
+            (layer_name, kwargs), = entry.items()
+            try:
+                layer = build_augmentation([entry], seed)
+                changed = not np.allclose(keras.ops.convert_to_numpy(layer(probe, training=True)), probe)
+            except (ConfigError, TypeError, ValueError, NotImplementedError) as error:
+                problems.append(f"augmentations.{name}: {layer_name} {kwargs}: {error}")
+                continue
+            if not changed:
+                problems.append(f"augmentations.{name}: {layer_name} {kwargs} left every image unchanged: "
+                                f"check its arguments against keras.layers.{layer_name}")
+    return problems
 
 
 def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool, seed: int,
@@ -79,7 +101,10 @@ def learning_rate_at(epoch: int, base_lr: float, schedule: dict) -> float:
 
 
 def phase_plan(phases: list[dict], total_epochs: int) -> list[dict]:
-    """Global [start, end) epochs per phase; a phase without `epochs` takes what is left of `total_epochs`."""
+    """Global [start, end) epochs per phase; a phase without `epochs` takes what is left of `total_epochs`.
+
+    The config check refuses strategies whose phases do not all fit (`config.check_references`).
+    """
     plan, start = [], 0
     for index, phase in enumerate(phases):
         length = phase.get("epochs") or (total_epochs - start)
@@ -90,34 +115,65 @@ def phase_plan(phases: list[dict], total_epochs: int) -> list[dict]:
     return plan
 
 
-class PhaseLearningRate(keras.callbacks.Callback):
-    """Sets the optimizer's learning rate at each epoch start from `learning_rate_at` (phase-relative)."""
+def monitor_mode(monitor: str) -> str:
+    """Direction of improvement of a monitored metric: losses go down, accuracies up."""
+    return "min" if monitor.endswith("loss") else "max"
 
-    def __init__(self, phase: dict, schedules: dict):
+
+def best_row(values, mode: str) -> int:
+    """Index of the first best value (as EarlyStopping counts it: a tie is no improvement)."""
+    values = np.asarray(values, dtype=float)
+    return int(values.argmin() if mode == "min" else values.argmax())
+
+
+class PhaseEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping whose count continues from the phase's saved history after a resume.
+
+    Keras starts the count afresh at every `fit`, so a resumed run would stop later than the same run
+    uninterrupted. Each phase has its own count: a phase changes the rate and the unfrozen layers.
+    """
+
+    def __init__(self, phase_history: list[dict], **kwargs):
+        super().__init__(**kwargs)
+        self.phase_history = phase_history
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.phase_history:
+            self.best, self.best_epoch, self.wait = resumed_count(self.phase_history, self.monitor, self.mode)
+
+
+def resumed_count(phase_history: list[dict], monitor: str, mode: str) -> tuple[float, int, int]:
+    """(best value, its epoch, epochs since it) of a phase's history, as EarlyStopping would hold them."""
+    best = best_row([row[monitor] for row in phase_history], mode)
+    return phase_history[best][monitor], phase_history[best]["epoch"], len(phase_history) - 1 - best
+
+
+class SaveResumeState(keras.callbacks.Callback):
+    """After each epoch: the weights (with optimizer state), the best weights when the monitored value
+    improved, and the history row, recorded together in the resume folder's atomic state file."""
+
+    def __init__(self, folder: ResumeFolder, state: dict, monitor: str, mode: str, inference_view: keras.Model):
         super().__init__()
-        self.phase = phase
-        self.schedule = schedules[phase["schedule"]]
-
-    def on_epoch_begin(self, epoch, logs=None):
-        lr = learning_rate_at(epoch - self.phase["start"], self.phase["learning_rate"], self.schedule)
-        self.model.optimizer.learning_rate = lr
-        log.info("epoch %d: phase %d, learning rate %.3g", epoch + 1, self.phase["index"] + 1, lr)
+        self.folder, self.state, self.monitor, self.mode = folder, state, monitor, mode
+        self.inference_view = inference_view
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        row = {"epoch": epoch, **{key: float(value) for key, value in (logs or {}).items()}}
+        state = self.state
+        state["history"].append(row)
+        state["next_epoch"] = epoch + 1
+        new_files = {"weights": self._save(self.model, f"epoch{epoch + 1:04d}")}
+        if state["best_value"] is None or best_row([state["best_value"], row[self.monitor]], self.mode) == 1:
+            state["best_value"], state["best_epoch"] = row[self.monitor], epoch
+            new_files["best"] = self._save(self.inference_view, f"best{epoch + 1:04d}")
+        self.folder.save_state(state, new_files)
 
-
-class StopAfterEpoch(keras.callbacks.Callback):
-    """Simulates a killed job (tests): raises after epoch `stop_epoch` (1-based) has been backed up."""
-
-    def __init__(self, stop_epoch: int):
-        super().__init__()
-        self.stop_epoch = stop_epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.stop_epoch:
-            raise KeyboardInterrupt(f"simulated kill after epoch {self.stop_epoch}")
+    def _save(self, model: keras.Model, stem: str) -> Path:
+        path = self.folder.path / f"{stem}.weights.h5"
+        with atomic_path(path) as tmp:
+            model.save_weights(tmp)
+        return path
 
 
 # ---------------------------------------------------------------- one variant
@@ -146,8 +202,9 @@ def image_size_for(arch: dict, training: dict) -> int:
     return arch.get("image_size", training["image_size"])
 
 
-def history_best(history: pd.DataFrame, monitor: str) -> float | None:
-    return float(history[monitor].max()) if len(history) and monitor in history else None
+def fresh_state() -> dict:
+    """Resume state before the first epoch: phase index into the plan, next global epoch, history, best."""
+    return {"phase": 0, "next_epoch": 0, "history": [], "best_value": None, "best_epoch": None, "stopped_by": []}
 
 
 def train_variant(
@@ -161,110 +218,108 @@ def train_variant(
     head: dict,
     n_classes: int,
     weights: str | None,
-    workdir: str | Path,
+    resume: ResumeFolder,
     threads: int | None = None,
     extra_callbacks: list | None = None,
 ) -> tuple[keras.Model, pd.DataFrame, dict]:
     """Train one variant; returns (best model, history, facts for metrics.json).
 
-    `arrays` holds x_fit, y_fit, x_selection, y_selection (see `Splits.arrays`). `workdir` keeps the
-    resumable state (per-phase backups, finished-phase weights, the best checkpoint, the CSV history);
-    rerunning with the same workdir continues after the last finished epoch.
+    `arrays` holds x_fit, y_fit, x_selection, y_selection (see `Splits.arrays`). `resume` is the owned
+    resume folder (`resume.claim`, after `adopt`): training continues after its last finished epoch.
     """
     runtime = configure_runtime(training, threads)
     seed = training["seed"]
     keras.utils.set_random_seed(seed)
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    monitor = training["early_stopping"]["monitor"]
-    data_size = arrays["x_fit"].shape[1]
-
-    model, base = build_finetune_model(arch, head, n_classes, data_size, image_size_for(arch, training), weights)
-    train_ds = make_dataset(arrays["x_fit"], arrays["y_fit"], training["batch_size"], shuffle=True, seed=seed,
-                            augmentation=build_augmentation(augmentation, seed))
-    selection_ds = make_dataset(arrays["x_selection"], arrays["y_selection"], training["batch_size"],
-                                shuffle=False, seed=seed)
-    history_path = workdir / "history.csv"
-    best_path = workdir / "best.weights.h5"
+    model, base = build_finetune_model(arch, head, n_classes, arrays["x_fit"].shape[1],
+                                       image_size_for(arch, training), weights)
+    plan = phase_plan(strategy["phases"], training["epochs"])
+    set_trainable_blocks(base, arch["blocks"], max(phase["blocks"] for phase in plan))  # every prefix exists
+    inference_view = keras.Model(model.inputs, model.outputs, name=model.name)  # the layers, no optimizer
+    state = resume.load_state() or fresh_state()
+    if state["history"]:
+        log.info("resuming at epoch %d (phase %d) from %s", state["next_epoch"] + 1,
+                 plan[state["phase"]]["index"] + 1 if state["phase"] < len(plan) else len(plan), resume.path)
+        model.load_weights(resume.file("weights"))  # layers only: the model has no optimizer yet
+    datasets = {
+        "train": make_dataset(arrays["x_fit"], arrays["y_fit"], training["batch_size"], shuffle=True, seed=seed,
+                              augmentation=build_augmentation(augmentation, seed)),
+        "selection": make_dataset(arrays["x_selection"], arrays["y_selection"], training["batch_size"],
+                                  shuffle=False, seed=seed),
+    }
     started = time.time()
-    trainable_params = 0
-
-    for phase in phase_plan(strategy["phases"], training["epochs"]):
-        done_path = workdir / f"phase{phase['index'] + 1}.weights.h5"
-        trainable_layers = set_trainable_blocks(base, arch["blocks"], phase["blocks"])
-        model.compile(
-            optimizer=keras.optimizers.Adam(phase["learning_rate"]),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-            jit_compile=runtime["jit_compile"],
-        )
-        trainable_params = int(sum(np.prod(w.shape) for w in model.trainable_weights))
-        if done_path.exists():
-            model.load_weights(done_path)
-            log.info("phase %d already finished: loaded %s", phase["index"] + 1, done_path)
+    for number, phase in enumerate(plan):
+        trainable_params = compile_phase(model, base, arch, phase, runtime)
+        if number < state["phase"]:
             continue
-        log.info("phase %d: epochs %d-%d, unfrozen blocks %d (%d layers), %d trainable parameters",
-                 phase["index"] + 1, phase["start"] + 1, phase["end"], phase["blocks"],
-                 len(trainable_layers), trainable_params)
-        history = read_history(history_path) if history_path.exists() else pd.DataFrame()
-        if best_path.exists() and not readable_weights(best_path):
-            # killed while ModelCheckpoint wrote it: the best so far is lost, the next epoch sets a new one
-            log.warning("best checkpoint %s is unreadable (killed while written): starting it afresh", best_path)
-            best_path.unlink()
-            history = pd.DataFrame()
-        callbacks = [
-            PhaseLearningRate(phase, schedules),
-            keras.callbacks.ModelCheckpoint(
-                str(best_path), monitor=monitor, mode="max", save_best_only=True, save_weights_only=True,
-                initial_value_threshold=history_best(history, monitor),
-            ),
-            keras.callbacks.EarlyStopping(monitor=monitor, mode="max",
-                                          patience=training["early_stopping"]["patience"]),
-            keras.callbacks.CSVLogger(str(history_path), append=True),
-            # Restores weights, optimizer state and epoch of a killed run of this phase. After the
-            # CSVLogger: an epoch counts as finished only once its history row is written (a kill in
-            # between repeats the epoch; read_history keeps the last row of each epoch).
-            # double_checkpoint: a kill while the backup is written leaves the previous one to resume from.
-            keras.callbacks.BackupAndRestore(str(workdir / f"backup_phase{phase['index'] + 1}"),
-                                             double_checkpoint=True),
-            *(extra_callbacks or []),
-        ]
-        # BackupAndRestore resumes by setting model._initial_epoch, which Keras never clears: a phase-1
-        # resume epoch would otherwise override phase 2's initial_epoch (re-running phase 1's epochs).
-        model._initial_epoch = None
-        model.fit(train_ds, validation_data=selection_ds, initial_epoch=phase["start"], epochs=phase["end"],
-                  callbacks=callbacks, verbose=2)
-        model.save_weights(done_path)
-
-    history = read_history(history_path)
-    if best_path.exists():
-        model.load_weights(best_path)
+        stopped_early = train_phase(model, phase, datasets, state, resume, training, schedules, inference_view,
+                                    extra_callbacks or [])
+        state.update(phase=number + 1, stopped_by=[*state["stopped_by"], stopped_early])
+        if number + 1 < len(plan):
+            state["next_epoch"] = plan[number + 1]["start"]
+        resume.save_state(state, {})
+    if "best" in resume.roles():
+        inference_view.load_weights(resume.file("best"))
+    history = pd.DataFrame(state["history"])
     facts = {
-        **history_facts(history, monitor),
+        **history_facts(history, training["early_stopping"]["monitor"]),
+        "stopped_by": "early_stopping" if any(state["stopped_by"]) else "completed",
         "wall_time_s": round(time.time() - started, 1),
         "trainable_params": trainable_params,
         **{key: runtime[key] for key in ("gpu", "mixed_precision", "jit_compile")},
     }
+    check_complete(facts, plan)
     return model, history, facts
 
 
-def readable_weights(path: str | Path) -> bool:
-    try:
-        with h5py.File(path, "r"):
-            return True
-    except OSError:
-        return False
+def compile_phase(model: keras.Model, base: keras.Model, arch: dict, phase: dict, runtime: dict) -> int:
+    """Unfreeze the phase's blocks and recompile (Keras reads `trainable` at compile time); returns the
+    number of trainable parameters."""
+    trainable_layers = set_trainable_blocks(base, arch["blocks"], phase["blocks"])
+    model.compile(optimizer=keras.optimizers.Adam(phase["learning_rate"]), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], jit_compile=runtime["jit_compile"])
+    trainable_params = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    log.info("phase %d: epochs %d-%d, unfrozen blocks %d (%d layers), %d trainable parameters",
+             phase["index"] + 1, phase["start"] + 1, phase["end"], phase["blocks"], len(trainable_layers),
+             trainable_params)
+    return trainable_params
 
 
-def read_history(path: str | Path) -> pd.DataFrame:
-    """The CSV history, one row per epoch (the last one where a killed epoch was repeated)."""
-    history = pd.read_csv(path)
-    return history.drop_duplicates(subset="epoch", keep="last").reset_index(drop=True)
+def train_phase(model, phase, datasets, state, resume, training, schedules, inference_view, extra_callbacks) -> bool:
+    """Fit one phase from `state["next_epoch"]`; returns whether early stopping ended it."""
+    monitor, patience = training["early_stopping"]["monitor"], training["early_stopping"]["patience"]
+    mode = monitor_mode(monitor)
+    phase_history = [row for row in state["history"] if row["epoch"] >= phase["start"]]
+    if phase_history and resumed_count(phase_history, monitor, mode)[2] >= patience:
+        return True  # stopped early just before the kill: nothing left to train in this phase
+    if state["next_epoch"] > phase["start"]:
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(resume.file("weights"))  # again, now with the phase's optimizer state
+    schedule = schedules[phase["schedule"]]
+    early_stopping = PhaseEarlyStopping(phase_history, monitor=monitor, mode=mode, patience=patience)
+    callbacks = [
+        keras.callbacks.LearningRateScheduler(
+            lambda epoch, _: learning_rate_at(epoch - phase["start"], phase["learning_rate"], schedule), verbose=1),
+        early_stopping,
+        SaveResumeState(resume, state, monitor, mode, inference_view),
+        *extra_callbacks,
+    ]
+    if state["next_epoch"] < phase["end"]:
+        model.fit(datasets["train"], validation_data=datasets["selection"], initial_epoch=state["next_epoch"],
+                  epochs=phase["end"], callbacks=callbacks, verbose=2)
+    return early_stopping.stopped_epoch > 0
+
+
+def check_complete(facts: dict, plan: list[dict]) -> None:
+    """A run that was not stopped early has trained every planned epoch exactly once."""
+    planned = sum(phase["end"] - phase["start"] for phase in plan)
+    if facts["stopped_by"] == "completed" and facts["epochs_run"] != planned:
+        raise RuntimeError(f"training recorded {facts['epochs_run']} epochs of {planned} planned without early "
+                           "stopping: resume state is inconsistent")
 
 
 def history_facts(history: pd.DataFrame, monitor: str = "val_accuracy") -> dict:
     """The study's Table 5 columns from a history: accuracies at the best and at the last epoch."""
-    best = int(history[monitor].to_numpy().argmax())
+    best = best_row(history[monitor], monitor_mode(monitor))
     return {
         "train_accuracy": float(history["accuracy"].iloc[best]),
         "val_accuracy": float(history["val_accuracy"].iloc[best]),
@@ -284,12 +339,6 @@ def save_inference_model(model: keras.Model, path: str | Path) -> None:
     """The best model without optimizer state (a fresh, uncompiled Model over the same layers)."""
     with atomic_path(path) as tmp:
         keras.Model(model.inputs, model.outputs, name=model.name).save(tmp)
-
-
-def clean_workdir(workdir: str | Path) -> None:
-    """Resume state is only needed until the variant's outputs exist."""
-    shutil.rmtree(workdir, ignore_errors=True)
-
 
 
 # ---------------------------------------------------------------- stand-in pre-training (weights: null)
