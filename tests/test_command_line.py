@@ -68,7 +68,7 @@ def study_dir(tmp_path) -> Path:
     (tmp_path / "runs" / "seed43" / "data").symlink_to(tmp_path / "data")
     printf = re.search(r"^printf .*seed43\.yaml$", README, re.M)[0]
     subprocess.run(printf, shell=True, cwd=tmp_path, check=True)
-    (tmp_path / "my.yaml").write_text("training: {epochs: 3}\n")
+    (tmp_path / "my.yaml").write_text("training: {epochs: 8}\n")  # > progressive phase 1 (5 epochs)
     (tmp_path / "data" / "EuroSAT.zip").write_bytes(b"")  # for data.source eurosat (a dry run does not read it)
     return tmp_path
 
