@@ -4,9 +4,10 @@ from landcover_transfer.data import Splits
 from landcover_transfer.io import atomic_path
 from landcover_transfer.metrics import write_evaluation
 from landcover_transfer.plots import plot_learning_curves
-from landcover_transfer.resume import claim, finished_elsewhere, fingerprint
-from landcover_transfer.training import predict_proba, save_inference_model, train_variant
-from landcover_transfer.workflow import load_configured_dataset, run_script, log
+from landcover_transfer.resume import claim, fingerprint
+from landcover_transfer.training import (predict_proba, save_inference_model, train_variant, training_code,
+                                        training_software)
+from landcover_transfer.workflow import load_configured_dataset, run_script
 
 
 def main(snakemake):
@@ -14,19 +15,17 @@ def main(snakemake):
     dataset = load_configured_dataset(input.dataset, params.data)
     arrays = Splits.load(input.splits).arrays(dataset)
     definition = {key: params[key] for key in ("arch", "strategy", "augmentation", "schedules", "training", "head")}
-    record = fingerprint({**definition, "weights": params.weights},
-                         files={"dataset": input.dataset, "splits": input.splits, "weights": input.get("weights")})
+    record = fingerprint({**definition, "weights": params.weights, "software": training_software()},
+                         files={"dataset": input.dataset, "splits": input.splits, "weights": input.get("weights"),
+                                **training_code()})
     with claim(params.workdir) as folder:
-        if folder.waited and finished_elsewhere(output.metrics, list(output), record):
-            log.info("the job we waited for finished this variant with the same definition: its outputs are kept")
-            return
         folder.adopt(record)
         model, history, facts = train_variant(
             arrays, **definition, n_classes=len(dataset.class_names), weights=params.weights, resume=folder,
             threads=snakemake.threads,
         )
         write_outputs(snakemake, dataset, arrays, model, history, {**facts, "fingerprint": record["sha256"]})
-        folder.remove()
+        folder.keep_finished()
 
 
 def write_outputs(snakemake, dataset, arrays, model, history, facts) -> None:

@@ -10,10 +10,10 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import copy  # noqa: E402
-import json  # noqa: E402
 import logging  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -108,17 +108,20 @@ class StopAfterEpoch(keras.callbacks.Callback):
 
 
 def run_variant(workdir, strategy, epochs, callbacks=None, augmentation=(), arrays=None, schedules=SCHEDULES,
-                arch=ARCH, training_settings=None):
+                arch=ARCH, training_settings=None, finish=False):
     """One training as the finetune job runs it: claim the resume folder, adopt it for this definition."""
     settings = training_settings or training_config(epochs)
     definition = {"arch": arch, "strategy": strategy, "augmentation": list(augmentation), "schedules": schedules,
                   "training": settings, "head": CONFIG["head"]}
     with resume.claim(workdir, poll_seconds=0.1) as folder:
         folder.adopt(resume.fingerprint(definition, files={}))
-        return training.train_variant(
+        result = training.train_variant(
             arrays if arrays is not None else small_arrays(), **definition, n_classes=N_CLASSES, weights=None,
             resume=folder, threads=None, extra_callbacks=callbacks,
         )
+        if finish:  # as the finetune job does once its outputs are written
+            folder.keep_finished()
+        return result
 
 
 def read_history(workdir) -> pd.DataFrame:
@@ -370,42 +373,43 @@ def test_a_second_job_waits_for_the_owner_and_a_dead_owner_blocks_nobody(tmp_pat
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        timer = __import__("threading").Timer(1.0, holder.kill)  # the owner dies (SIGKILL) while we wait
+        timer = threading.Timer(1.0, holder.kill)  # the owner dies (SIGKILL) while we wait
         timer.start()
+        started = time.monotonic()
         with caplog.at_level(logging.WARNING, logger="landcover_transfer.resume"):
-            with resume.claim(folder, poll_seconds=0.1) as owned:
-                assert owned.waited
+            with resume.claim(folder, poll_seconds=0.1):
+                waited = time.monotonic() - started
         timer.join()
     finally:
         holder.kill()
         holder.wait()
+    assert waited >= 0.9  # it did wait for the owner, and got the folder once the owner was gone
     message = next(r.getMessage() for r in caplog.records if "in use by another training job" in r.getMessage())
     assert f"pid {holder.pid}" in message
 
 
-def test_a_job_that_waited_keeps_the_outputs_of_the_owner_it_waited_for(tmp_path):
-    """An orphaned job (Snakemake was killed) finishes while the rerun's job waits: its outputs are
-    kept when they were made for the same definition, and the folder it removed is claimed anew."""
-    folder, metrics = tmp_path / "variant" / ".resume", tmp_path / "variant" / "metrics.json"
-    record = resume.fingerprint({"training": {"epochs": 2}}, files={})
-    waited = {}
+def test_a_finished_training_is_rebuilt_from_its_kept_state_without_training(tmp_path, caplog):
+    """Snakemake deletes the outputs of a job it saw start but not end (it was killed while its job went on
+    and finished): the rerun must not train again, and must give the same model and facts."""
+    strategy, epochs = CONFIG["strategies"]["last_block"], 2
+    first_model, first_history, first_facts = run_variant(tmp_path, strategy, epochs, finish=True)
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert kept == sorted(["lock", "fingerprint.json", "state.json", read_json(tmp_path / "state.json")["roles"]["best"]])
 
-    def second_job():
-        with resume.claim(folder, poll_seconds=0.05) as owned:
-            waited["waited"] = owned.waited
-            waited["kept"] = resume.finished_elsewhere(metrics, [str(metrics)], record)
-            waited["folder"] = owned.path.is_dir()
+    recorder = Recorder()
+    with caplog.at_level(logging.INFO, logger="landcover_transfer.training"):
+        model, history, facts = run_variant(tmp_path, strategy, epochs, callbacks=[recorder])
+    assert recorder.epochs == []
+    assert any("training already finished" in r.getMessage() for r in caplog.records)
+    pd.testing.assert_frame_equal(history, first_history)
+    assert facts == first_facts
+    x = small_arrays()["x_selection"]
+    np.testing.assert_array_equal(training.predict_proba(model, x, 4), training.predict_proba(first_model, x, 4))
 
-    with resume.claim(folder) as first:
-        thread = __import__("threading").Thread(target=second_job)
-        thread.start()
-        time.sleep(0.3)
-        metrics.write_text(json.dumps({"fingerprint": record["sha256"]}))
-        first.remove()
-    thread.join(timeout=30)
-    assert waited == {"waited": True, "kept": True, "folder": True}
-    other = resume.fingerprint({"training": {"epochs": 3}}, files={})
-    assert not resume.finished_elsewhere(metrics, [str(metrics)], other)
+    changed = copy.deepcopy(strategy)
+    changed["phases"][0]["learning_rate"] = 0.0003
+    run_variant(tmp_path, changed, epochs, callbacks=[recorder])
+    assert recorder.epochs == [0, 1]  # another definition trains afresh
 
 
 def test_val_loss_monitor_keeps_the_lowest_loss_epoch(tmp_path):

@@ -217,9 +217,16 @@ def test_tiny_run_every_job_has_a_log_and_nothing_is_left_to_do(tiny_run, tiny_c
 
 
 @pytest.mark.slow
-def test_tiny_run_leaves_no_resume_or_temporary_files(tiny_run):
-    assert list(tiny_run.rglob(".resume")) == []
-    leftovers = [p for p in (tiny_run / "results").rglob(".*") if p.name != ".snakemake_timestamp"]
+def test_tiny_run_keeps_only_the_finished_state_and_no_temporary_files(tiny_run, tiny_config):
+    """Each variant's .resume keeps what rebuilds its outputs without training (state, best weights,
+    fingerprint): no epoch weights with optimizer state, no temporary files anywhere."""
+    for variant in variants(tiny_config):
+        folder = tiny_run / "results/finetune" / variant / ".resume"
+        state = json.loads((folder / "state.json").read_text())
+        assert sorted(p.name for p in folder.iterdir()) == sorted(
+            ["lock", "fingerprint.json", "state.json", state["roles"]["best"]]), variant
+    leftovers = [p for p in (tiny_run / "results").rglob(".*")
+                 if p.name not in (".snakemake_timestamp", ".resume")]
     assert leftovers == []
 
 
@@ -321,26 +328,23 @@ def test_deleted_variant_is_retrained_alone(tiny_run, tiny_config, tmp_path, run
     assert target == "mobilenet_v2/last_block/none"  # tiny.yaml's first variant
     metrics = work / f"results/finetune/{target}/metrics.json"
     recorded = metrics.read_bytes()
-    metrics.unlink()  # an incomplete variant
+    shutil.rmtree(metrics.parent)  # the variant with its kept state: it must train again
 
     plan = run_snakemake(work, "-n", "--configfile", TINY_CONFIG, timeout=300)
     assert plan.returncode == 0, out(plan)
     _assert_reruns_only(out(plan), target, tiny_config)
 
-    models = {v: work / f"results/finetune/{v}/model.keras" for v in variants(tiny_config)}
-    before = {v: path.stat().st_mtime_ns for v, path in models.items()}
+    others = {v: work / f"results/finetune/{v}/model.keras" for v in variants(tiny_config) if v != target}
+    before = {v: path.stat().st_mtime_ns for v, path in others.items()}
     table_before = (work / "results/tables/finetune.csv").stat().st_mtime_ns
-    time.sleep(0.05)
     run = run_snakemake(work, f"results/finetune/{target}/metrics.json", "-j2", "--resources", "gpu=1",
                         "--configfile", TINY_CONFIG, timeout=600)
     assert run.returncode == 0, out(run)
     assert job_counts(out(run)) == {"finetune": 1}
-    after = {v: path.stat().st_mtime_ns for v, path in models.items()}
-    assert after[target] > before[target]
-    assert {v: t for v, t in after.items() if v != target} == {v: t for v, t in before.items() if v != target}
-    assert (work / f"results/finetune/{target}/metrics.json").is_file()
+    assert {v: path.stat().st_mtime_ns for v, path in others.items()} == before
+    assert all((metrics.parent / name).is_file() for name in VARIANT_FILES)
     assert (work / "results/tables/finetune.csv").stat().st_mtime_ns == table_before
-    assert list(work.rglob(".resume")) == []
+    assert re.search(r"^Epoch 1/", (work / f"logs/finetune/{target}.log").read_text(), re.M)  # it trained
 
     # The tables are now older than the retrained variant. Snakemake rebuilds them only if an input's
     # content changed (files under 1 MB are compared by checksum): training is deterministic, so the new
@@ -399,6 +403,29 @@ def test_a_layer_that_does_nothing_stops_the_run_before_any_job(tmp_path, run_sn
     assert ("augmentations.standard: RandomFlip {'mode': 'diagonal'} left every image unchanged"
             in out(result)), out(result)[-3000:]
     assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+
+
+@pytest.mark.slow
+def test_outputs_deleted_after_a_finished_training_are_rebuilt_without_training(tiny_run, tiny_config, tmp_path,
+                                                                                run_snakemake):
+    """What --rerun-incomplete does after a killed Snakemake whose job went on and finished: the outputs
+    are deleted and the job rerun. It rebuilds them from the kept state, identical, without training."""
+    work = copy_run(tiny_run, tmp_path / "work")
+    target = variants(tiny_config)[-1]
+    folder = work / f"results/finetune/{target}"
+    before = {name: (folder / name).read_bytes() for name in ("metrics.json", "history.csv", "proba_evaluation.npy")}
+    for name in VARIANT_FILES:
+        (folder / name).unlink()
+
+    run = run_snakemake(work, f"results/finetune/{target}/metrics.json", "-j1", "--resources", "gpu=1",
+                        "--configfile", TINY_CONFIG, timeout=600)
+    assert run.returncode == 0, out(run)
+    log = (work / f"logs/finetune/{target}.log").read_text()
+    assert "training already finished for this definition" in log
+    assert not re.search(r"^Epoch \d+/", log, re.M)  # no epoch trained
+    assert {name: (folder / name).read_bytes() for name in before} == before
+    rest = run_snakemake(work, "-n", "--configfile", TINY_CONFIG, timeout=300)
+    assert "Nothing to be done" in out(rest), out(rest)[-3000:]  # identical metrics: no table to rebuild
 
 
 @pytest.mark.slow

@@ -4,11 +4,14 @@ A training killed at any moment (SIGKILL, SLURM time limit, node loss, disk full
 finished epoch, and only from state that is complete and was made by the same training definition:
 
 - **Owner**: the job holds an exclusive `flock` on `lock` for its whole life (training, writing its
-  outputs, removing the folder). A second job on the same variant (an orphan left running after
-  Snakemake was killed, then a rerun) waits for it instead of training on the same files; the kernel
-  releases the lock when the owner dies, so a dead owner never blocks anyone.
+  outputs). A second job on the same variant (a rerun while an orphan left running by a killed Snakemake
+  still trains) waits for it instead of training on the same files, then continues from its state;
+  the kernel releases the lock when the owner dies, so a dead owner never blocks anyone.
 - **Fingerprint**: a digest of everything that defines the training (config entries, data and weights
-  file contents). State made by another definition is discarded, with one log line naming what changed.
+  file contents, training code, library versions). State made by another definition is discarded, with
+  one log line naming what changed.
+- **Finished**: a finished training keeps its state and best weights (`keep_finished`), so outputs
+  deleted by Snakemake are rebuilt without training again.
 - **State**: `state.json`, replaced atomically after each epoch, names the weight files it belongs to
   (written under new names first) and holds the history. A kill or a full disk while a file is written
   leaves the previous state whole; a state whose files are missing or differ from their digests is
@@ -66,9 +69,8 @@ def changed_entries(old: dict, new: dict) -> list[str]:
 class ResumeFolder:
     """An owned resume folder (see the module docstring). Use through `claim`."""
 
-    def __init__(self, path: Path, waited: bool):
+    def __init__(self, path: Path):
         self.path = path
-        self.waited = waited  # another job held the folder before us (it may have finished the variant)
 
     def adopt(self, record: dict) -> None:
         """Keep the state if it was made by the same training definition, else empty the folder."""
@@ -116,11 +118,17 @@ class ResumeFolder:
     def file(self, role: str) -> Path:
         return self.path / self.roles()[role]
 
-    def remove(self) -> None:
-        """Delete the folder once the variant's outputs exist (the lock goes last, still held)."""
-        self._clear(keep={LOCK})
-        (self.path / LOCK).unlink(missing_ok=True)
-        self.path.rmdir()
+    def keep_finished(self) -> None:
+        """After the outputs are written: keep what re-creates them (state, best weights, fingerprint) and
+        drop the rest. Snakemake deletes the outputs of a job it saw start but not end (`--rerun-incomplete`
+        after it was killed, although the job went on and finished): the rerun then rebuilds them in
+        seconds instead of training again. A changed definition still trains afresh (`adopt`)."""
+        state = read_json(self.path / STATE)
+        best = state["roles"]["best"]
+        write_json(self.path / STATE, {**state, "roles": {"best": best}, "files": {best: state["files"][best]}})
+        for entry in self.path.iterdir():
+            if entry.name.startswith(".") or (entry.name.endswith(".weights.h5") and entry.name != best):
+                entry.unlink()
 
     def _clear(self, keep: set[str]) -> None:
         for entry in self.path.iterdir():
@@ -128,38 +136,31 @@ class ResumeFolder:
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
-def finished_elsewhere(metrics_path: str | os.PathLike, outputs: list[str], record: dict) -> bool:
-    """Whether a job we waited for wrote every output, for the same training definition."""
-    metrics_path = Path(metrics_path)
-    return (all(Path(path).exists() for path in outputs) and metrics_path.exists()
-            and read_json(metrics_path).get("fingerprint") == record["sha256"])
-
-
 @contextlib.contextmanager
 def claim(path: str | os.PathLike, poll_seconds: float = 30.0) -> Iterator[ResumeFolder]:
     """Own the resume folder `path` for the block, waiting while another live job owns it."""
     path = Path(path)
-    waited = False
+    waiting = False
     while True:
         path.mkdir(parents=True, exist_ok=True)
         fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            if not waited:
+            if not waiting:
                 log.warning("%s is in use by another training job (%s): waiting for it to end (it may be "
                             "a job left running when Snakemake was killed; cancel it to train here instead)",
                             path, _read_owner(fd))
-            waited = True
+            waiting = True
             os.close(fd)
             time.sleep(poll_seconds)
             continue
         if _same_file(fd, path / LOCK):
             break
-        os.close(fd)  # the previous owner removed the folder while we waited: claim the new one
+        os.close(fd)  # the folder was removed (by hand) while we waited: claim the new one
     try:
         _write_owner(fd)
-        yield ResumeFolder(path, waited)
+        yield ResumeFolder(path)
     finally:
         os.close(fd)
 

@@ -9,6 +9,7 @@ history and one best checkpoint describe the whole run; early stopping counts wi
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -158,8 +159,12 @@ class SaveResumeState(keras.callbacks.Callback):
         self.folder, self.state, self.monitor, self.mode = folder, state, monitor, mode
         self.inference_view = inference_view
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.time()
+
     def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch, **{key: float(value) for key, value in (logs or {}).items()}}
+        row = {"epoch": epoch, **{key: float(value) for key, value in (logs or {}).items()},
+               "seconds": round(time.time() - self.epoch_started, 2)}
         state = self.state
         state["history"].append(row)
         state["next_epoch"] = epoch + 1
@@ -236,9 +241,12 @@ def train_variant(
     set_trainable_blocks(base, arch["blocks"], max(phase["blocks"] for phase in plan))  # every prefix exists
     inference_view = keras.Model(model.inputs, model.outputs, name=model.name)  # the layers, no optimizer
     state = resume.load_state() or fresh_state()
-    if state["history"]:
+    if state["phase"] == len(plan):
+        log.info("training already finished for this definition (%s): outputs are rebuilt from its best "
+                 "weights; delete that folder to train again", resume.path)
+    elif state["history"]:
         log.info("resuming at epoch %d (phase %d) from %s", state["next_epoch"] + 1,
-                 plan[state["phase"]]["index"] + 1 if state["phase"] < len(plan) else len(plan), resume.path)
+                 plan[state["phase"]]["index"] + 1, resume.path)
         model.load_weights(resume.file("weights"))  # layers only: the model has no optimizer yet
     datasets = {
         "train": make_dataset(arrays["x_fit"], arrays["y_fit"], training["batch_size"], shuffle=True, seed=seed,
@@ -246,7 +254,6 @@ def train_variant(
         "selection": make_dataset(arrays["x_selection"], arrays["y_selection"], training["batch_size"],
                                   shuffle=False, seed=seed),
     }
-    started = time.time()
     for number, phase in enumerate(plan):
         trainable_params = compile_phase(model, base, arch, phase, runtime)
         if number < state["phase"]:
@@ -263,7 +270,7 @@ def train_variant(
     facts = {
         **history_facts(history, training["early_stopping"]["monitor"]),
         "stopped_by": "early_stopping" if any(state["stopped_by"]) else "completed",
-        "wall_time_s": round(time.time() - started, 1),
+        "wall_time_s": round(float(history["seconds"].sum()), 1),  # training epochs, all attempts together
         "trainable_params": trainable_params,
         **{key: runtime[key] for key in ("gpu", "mixed_precision", "jit_compile")},
     }
@@ -403,3 +410,17 @@ def pretrain_stand_in(arrays: dict, *, arch: dict, training: dict, pretrain: dic
         base.save_weights(tmp)
     return {"epochs": pretrain["epochs"], "final_train_accuracy": float(history.history["accuracy"][-1]),
             "selection_accuracy_inference_mode": float(selection_accuracy)}
+
+
+# ---------------------------------------------------------------- what defines a training, besides config
+
+def training_code() -> dict[str, str]:
+    """The library modules whose code defines a training (model, optimisation): part of its fingerprint,
+    so a fixed bug there retrains, while a change to plots or tables does not."""
+    from . import models
+
+    return {f"code/{Path(module.__file__).name}": module.__file__ for module in (models, sys.modules[__name__])}
+
+
+def training_software() -> dict[str, str]:
+    return {"tensorflow": tf.__version__, "keras": keras.__version__}
