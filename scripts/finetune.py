@@ -11,7 +11,7 @@ from landcover_transfer.workflow import load_configured_dataset, run_script
 
 
 def main(snakemake):
-    params, wildcards, output, input = snakemake.params, snakemake.wildcards, snakemake.output, snakemake.input
+    params, input = snakemake.params, snakemake.input
     dataset = load_configured_dataset(input.dataset, params.data)
     arrays = Splits.load(input.splits).arrays(dataset)
     definition = {key: params[key] for key in ("arch", "strategy", "augmentation", "schedules", "training", "head")}
