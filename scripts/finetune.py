@@ -2,10 +2,10 @@ from pathlib import Path
 
 from landcover_transfer.data import Splits
 from landcover_transfer.io import atomic_path
-from landcover_transfer.metrics import write_evaluation
-from landcover_transfer.plots import plot_learning_curves
+from landcover_transfer.metrics import result_line, write_evaluation
+from landcover_transfer.plots import plot_variant_curves
 from landcover_transfer.training import clean_workdir, predict_proba, save_inference_model, train_variant
-from landcover_transfer.workflow import load_configured_dataset, run_script
+from landcover_transfer.workflow import data_note, load_configured_dataset, phase_switches, run_script
 
 
 def main(snakemake):
@@ -23,16 +23,19 @@ def main(snakemake):
     save_inference_model(model, output.model)
     with atomic_path(output.history) as tmp:
         history.to_csv(tmp, index=False)
-    plot_learning_curves({name: history}, output.curves, name)
-    write_evaluation(
+    note = data_note(snakemake.config)
+    plot_variant_curves(history, output.curves, name, phase_switches(params.strategy, params.training), note)
+    metrics = write_evaluation(
         Path(output.metrics).parent, name=name, y_true=arrays["y_evaluation"],
         proba_evaluation=predict_proba(model, arrays["x_evaluation"], batch_size),
         proba_selection=predict_proba(model, arrays["x_selection"], batch_size),
         class_names=dataset.class_names,
         extra={"family": "finetune", "architecture": wildcards.arch, "strategy": wildcards.strategy,
                "augmentation": wildcards.aug, "weights": str(params.weights), **facts},
+        note=note,
     )
     clean_workdir(params.workdir)
+    return f"{result_line(metrics)}, best epoch {facts['best_epoch']} of {facts['epochs_run']}"
 
 
 run_script(snakemake, main)
