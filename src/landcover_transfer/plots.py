@@ -21,6 +21,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .io import atomic_path  # noqa: E402
+from .reporting import titled  # noqa: E402
 
 FACTORS = ("architecture", "strategy", "augmentation")
 _HATCHES = ["", "//", "..", "xx", "\\\\", "oo", "--", "++"]
@@ -54,11 +55,6 @@ def _levels(values: pd.Series, order: Sequence[str] | None) -> list[str]:
     present = list(dict.fromkeys(values.astype(str)))
     listed = [str(v) for v in (order or []) if str(v) in present]
     return listed + [v for v in present if v not in listed]
-
-
-def _titled(title: str, note: str) -> str:
-    """`title (note)`, e.g. a plot of synthetic demo data says so in its title."""
-    return f"{title} ({note})" if note else title
 
 
 def _chance_line(draw, chance: float | None) -> list:
@@ -103,7 +99,7 @@ def plot_variant_accuracy(finetune_df: pd.DataFrame, path: str | os.PathLike,
     ax.set_xticks(range(len(archs)), archs)
     ax.set_ylim(0, 1.1)  # room for the labels above a bar at 1.0
     ax.set_ylabel("Evaluation accuracy")
-    ax.set_title(_titled("Fine-tuned variants: evaluation accuracy", note))
+    ax.set_title(titled("Fine-tuned variants: evaluation accuracy", note))
     handles = [Patch(facecolor=colours(i % 10), edgecolor="black", label=s) for i, s in enumerate(strategies)]
     handles += [Patch(facecolor="white", edgecolor="black", hatch=_HATCHES[i % len(_HATCHES)], label=f"aug: {a}")
                 for i, a in enumerate(augs)]
@@ -171,7 +167,7 @@ def plot_learning_curves(histories: Mapping[str, pd.DataFrame], path: str | os.P
     for ax in axes[:, 0]:
         ax.set_ylabel("Accuracy")
     _figure_legend(fig, axes)
-    fig.suptitle(_titled(title, note))
+    fig.suptitle(titled(title, note))
     _save(fig, path)
 
 
@@ -185,7 +181,7 @@ def plot_variant_curves(history: pd.DataFrame, path: str | os.PathLike, title: s
         ax.set_ylabel(metric.capitalize())
     axes[0, 0].set_ylim(0, 1.02)
     _figure_legend(fig, axes)
-    fig.suptitle(_titled(title, note))
+    fig.suptitle(titled(title, note))
     _save(fig, path)
 
 
@@ -230,7 +226,7 @@ def plot_factor_effects(finetune_df: pd.DataFrame, path: str | os.PathLike,
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("Evaluation accuracy")
     axes[0].legend(fontsize=8)
-    fig.suptitle(_titled("Effect of each fine-tuning factor on evaluation accuracy", note))
+    fig.suptitle(titled("Effect of each fine-tuning factor on evaluation accuracy", note))
     _save(fig, path)
 
 
@@ -255,7 +251,7 @@ def plot_leaderboard(leaderboard_df: pd.DataFrame, path: str | os.PathLike, chan
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xlim(0, 1)
     ax.set_xlabel("Evaluation accuracy")
-    ax.set_title(_titled("Leaderboard (evaluation split)", note))
+    ax.set_title(titled("Leaderboard (evaluation split)", note))
     handles = [Patch(color=colours(i % 10), label=f) for i, f in enumerate(families)]
     if has_study.any():
         handles.append(plt.Line2D([], [], marker="D", color="black", linestyle="", label="study's accuracy"))
