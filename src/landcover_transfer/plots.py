@@ -133,7 +133,7 @@ def _draw_curves(ax, history: pd.DataFrame, metric: str, phase_starts: Sequence[
             point = (epochs.iloc[best], history[f"val_{metric}"].iloc[best])
             ax.plot(*point, marker="*", markersize=13, color="tab:red", linestyle="",
                     label="best epoch (checkpoint kept)", zorder=3)
-            ax.annotate(f"epoch {point[0]}", point, xytext=(-6, -14), textcoords="offset points", ha="right",
+            ax.annotate(f"epoch {point[0]}", point, xytext=(0, 9), textcoords="offset points", ha="center",
                         fontsize=7, color="tab:red")
     ax.grid(alpha=0.3)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
