@@ -17,6 +17,7 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/reporting.smk"
 include: "rules/data.smk"
 include: "rules/classical.smk"
 include: "rules/finetune.smk"
@@ -25,6 +26,8 @@ include: "rules/aggregate.smk"
 
 
 rule all:
+    message:
+        "Done: tables in results/tables/, plots in results/plots/; report: snakemake --report results/report.html"
     default_target: True
     input:
         rules.all_classical.input,

@@ -1,12 +1,14 @@
 rule leaderboard:
+    message:
+        "Leaderboard -> {output.html}"
     input:
         classical=expand("results/classical/{model}/metrics.json", model=CLASSICAL),
         finetune=get_variant_metrics(),
         ensemble=expand("results/ensemble/{method}/metrics.json", method=ENSEMBLE_METHODS),
     output:
-        csv=report("results/tables/leaderboard.csv", category="Summary", labels={"table": "leaderboard"},
-                   caption="../report/leaderboard.rst"),
+        csv=table_report("results/tables/leaderboard.csv", "Summary", "leaderboard", "../report/leaderboard.rst"),
         md="results/tables/leaderboard.md",
+        html=table_report("results/tables/leaderboard.html", "Summary", "leaderboard", "../report/leaderboard.rst"),
     params:
         study_reference=config["study_reference"],
     log:
@@ -18,23 +20,20 @@ rule leaderboard:
 
 
 rule plots:
+    message:
+        "Plots -> results/plots/"
     input:
         finetune=get_variant_metrics(),
         leaderboard="results/tables/leaderboard.csv",
     output:
-        accuracy=report("results/plots/variant_accuracy.png", category="Fine-tuning",
-                        labels={"figure": "accuracy of every variant"}, caption="../report/variant_accuracy.rst"),
-        effects=report("results/plots/factor_effects.png", category="Fine-tuning",
-                       labels={"figure": "factor effects"}, caption="../report/factor_effects.rst"),
-        curves=report(
-            directory("results/plots/curves"),
-            patterns=["{name}.png"],
-            category="Fine-tuning",
-            labels={"figure": "learning curves {name}"},
-            caption="../report/curves_all.rst",
-        ),
-        leaderboard=report("results/plots/leaderboard.png", category="Summary",
-                           labels={"figure": "leaderboard"}, caption="../report/leaderboard.rst"),
+        accuracy=figure_report("results/plots/variant_accuracy.png", "Fine-tuning", "accuracy of every variant",
+                               "../report/variant_accuracy.rst"),
+        effects=figure_report("results/plots/factor_effects.png", "Fine-tuning", "factor effects",
+                              "../report/factor_effects.rst"),
+        curves=figure_report(directory("results/plots/curves"), "Fine-tuning", "learning curves of {name}",
+                             "../report/curves_all.rst", patterns=["{name}.png"]),
+        leaderboard=figure_report("results/plots/leaderboard.png", "Summary", "leaderboard",
+                                  "../report/leaderboard.rst"),
     params:
         grid=GRID,
     log:
@@ -45,7 +44,34 @@ rule plots:
         "../scripts/plots.py"
 
 
+
+
+
+rule effective_config:
+    message:
+        "Effective configuration -> {output.html}"
+    output:
+        yaml=report("results/config/effective_config.yaml", category="Summary", subcategory="Configuration",
+                    labels={"file": "effective configuration", "format": "YAML, download"},
+                    caption="../report/effective_config.rst"),
+        html=report("results/config/effective_config.html", category="Summary", subcategory="Configuration",
+                    labels={"file": "effective configuration", "format": "HTML, shown in the page"},
+                    caption="../report/effective_config.rst"),
+    params:
+        # every key after --configfile/--config overrides: a changed value reruns this rule
+        config=config,
+        sources=[str(path) for path in workflow.configfiles],
+    localrule: True
+    log:
+        "logs/config/effective_config.log",
+    conda:
+        "../envs/plotting.yaml"
+    script:
+        "../scripts/effective_config.py"
+
+
 rule all_tables:
     input:
         rules.leaderboard.output,
         rules.plots.output,
+        rules.effective_config.output,

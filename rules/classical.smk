@@ -1,4 +1,6 @@
 rule extract_features:
+    message:
+        "Frozen features for the classical models -> {output}"
     input:
         dataset=get_dataset,
         weights=get_weights_input,
@@ -24,6 +26,8 @@ rule extract_features:
 
 
 rule train_classical:
+    message:
+        "Classical model {wildcards.model}"
     input:
         features="results/features/features.npz",
         splits="results/data/splits.npz",
@@ -33,9 +37,9 @@ rule train_classical:
         confusion=report(
             "results/classical/{model}/confusion.png",
             category="Classical",
-            subcategory="{model}",
+            subcategory="Confusion matrices",
             caption="../report/confusion.rst",
-            labels={"model": "{model}", "figure": "confusion matrix"},
+            labels={"model": "{model}"},
         ),
         proba_selection="results/classical/{model}/proba_selection.npy",
         proba_evaluation="results/classical/{model}/proba_evaluation.npy",
@@ -56,12 +60,14 @@ rule train_classical:
 
 
 rule classical_table:
+    message:
+        "Table 4 -> {output.html}"
     input:
         expand("results/classical/{model}/metrics.json", model=CLASSICAL),
     output:
-        csv=report("results/tables/classical.csv", category="Classical", labels={"table": "Table 4"},
-                   caption="../report/classical_table.rst"),
+        csv=table_report("results/tables/classical.csv", "Classical", "Table 4", "../report/classical_table.rst"),
         md="results/tables/classical.md",
+        html=table_report("results/tables/classical.html", "Classical", "Table 4", "../report/classical_table.rst"),
     log:
         "logs/tables/classical_table.log",
     conda:

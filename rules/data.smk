@@ -1,4 +1,6 @@
 rule synthetic_dataset:
+    message:
+        "Synthetic demo images -> {output}"
     output:
         "results/data/synthetic.h5",
     params:
@@ -15,6 +17,8 @@ rule synthetic_dataset:
 
 
 rule eurosat_to_h5:
+    message:
+        "EuroSAT release -> {output}"
     input:
         followed(config["data"]["eurosat"]["archive"]),
     output:
@@ -32,6 +36,8 @@ rule eurosat_to_h5:
 
 
 rule make_splits:
+    message:
+        "Fit, selection and evaluation splits -> {output}"
     input:
         get_dataset,
     output:
@@ -48,6 +54,8 @@ rule make_splits:
 
 
 rule pretrain_base:
+    message:
+        "Stand-in pre-training of {wildcards.arch} (weights: null) -> {output}"
     input:
         dataset=get_dataset,
         splits="results/data/splits.npz",

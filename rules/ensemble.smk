@@ -1,4 +1,6 @@
 rule ensemble:
+    message:
+        "Ensemble {wildcards.method}"
     input:
         unpack(get_ensemble_inputs),
     output:
@@ -8,9 +10,9 @@ rule ensemble:
         confusion=report(
             "results/ensemble/{method}/confusion.png",
             category="Ensemble",
-            subcategory="{method}",
+            subcategory="Confusion matrices",
             caption="../report/confusion.rst",
-            labels={"method": "{method}", "figure": "confusion matrix"},
+            labels={"method": "{method}"},
         ),
     params:
         ensemble=config["ensemble"],
@@ -25,12 +27,14 @@ rule ensemble:
 
 
 rule ensemble_table:
+    message:
+        "Ensemble table -> {output.html}"
     input:
         expand("results/ensemble/{method}/metrics.json", method=ENSEMBLE_METHODS),
     output:
-        csv=report("results/tables/ensemble.csv", category="Ensemble", labels={"table": "ensembles"},
-                   caption="../report/ensemble_table.rst"),
+        csv=table_report("results/tables/ensemble.csv", "Ensemble", "ensembles", "../report/ensemble_table.rst"),
         md="results/tables/ensemble.md",
+        html=table_report("results/tables/ensemble.html", "Ensemble", "ensembles", "../report/ensemble_table.rst"),
     params:
         methods=ENSEMBLE_METHODS,
     log:

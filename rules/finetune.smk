@@ -1,4 +1,6 @@
 rule finetune:
+    message:
+        "Fine-tuning {wildcards.arch}/{wildcards.strategy}/{wildcards.aug}"
     input:
         dataset=get_dataset,
         splits="results/data/splits.npz",
@@ -53,12 +55,14 @@ rule finetune:
 
 
 rule finetune_table:
+    message:
+        "Table 5 -> {output.html}"
     input:
         get_variant_metrics(),
     output:
-        csv=report("results/tables/finetune.csv", category="Fine-tuning", labels={"table": "Table 5"},
-                   caption="../report/finetune_table.rst"),
+        csv=table_report("results/tables/finetune.csv", "Fine-tuning", "Table 5", "../report/finetune_table.rst"),
         md="results/tables/finetune.md",
+        html=table_report("results/tables/finetune.html", "Fine-tuning", "Table 5", "../report/finetune_table.rst"),
     params:
         grid=GRID,
     log:

@@ -5,8 +5,8 @@ import numpy as np
 from landcover_transfer.data import Splits
 from landcover_transfer.ensemble import run_ensemble, select_members
 from landcover_transfer.io import read_json
-from landcover_transfer.metrics import write_evaluation
-from landcover_transfer.workflow import run_script
+from landcover_transfer.metrics import result_line, write_evaluation
+from landcover_transfer.workflow import data_note, run_script
 
 
 def main(snakemake):
@@ -23,11 +23,12 @@ def main(snakemake):
     probas_evaluation = [np.load(folder / "proba_evaluation.npy") for folder in members.values()]
     proba, proba_selection, info = run_ensemble(method, list(members), probas_selection, probas_evaluation,
                                                 splits.y_selection, splits.y_evaluation, config)
-    write_evaluation(
+    metrics = write_evaluation(
         Path(snakemake.output.metrics).parent, name=method, y_true=splits.y_evaluation, proba_evaluation=proba,
         proba_selection=proba_selection,
-        class_names=splits.class_names, extra={"family": "ensemble", **info},
+        class_names=splits.class_names, extra={"family": "ensemble", **info}, note=data_note(snakemake.config),
     )
+    return f"{result_line(metrics)} ({len(members)} members)"
 
 
 run_script(snakemake, main)

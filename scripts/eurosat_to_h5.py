@@ -6,6 +6,7 @@ def main(snakemake):
     spec = snakemake.params.eurosat
     convert_eurosat(snakemake.input[0], snakemake.output[0], classes=spec["classes"],
                     exclude_classes=spec["exclude_classes"], val_fraction=spec["val_fraction"], seed=spec["seed"])
+    return f"EuroSAT release converted: {snakemake.output[0]}"
 
 
 run_script(snakemake, main)

@@ -11,6 +11,7 @@ def main(snakemake):
                                         snakemake.params.weights, threads=snakemake.threads)
     with atomic_path(snakemake.output[0]) as tmp:
         np.savez(tmp, train=features["train"], val=features["val"], y_train=dataset.y_train, y_val=dataset.y_val)
+    return f"features: {features['train'].shape[1]} per image, {len(features['train']) + len(features['val'])} images"
 
 
 run_script(snakemake, main)

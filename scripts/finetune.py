@@ -2,12 +2,12 @@ from pathlib import Path
 
 from landcover_transfer.data import Splits
 from landcover_transfer.io import atomic_path
-from landcover_transfer.metrics import write_evaluation
-from landcover_transfer.plots import plot_learning_curves
+from landcover_transfer.metrics import result_line, write_evaluation
+from landcover_transfer.plots import plot_variant_curves
 from landcover_transfer.resume import claim, fingerprint
 from landcover_transfer.training import (predict_proba, save_inference_model, train_variant, training_code,
                                         training_software)
-from landcover_transfer.workflow import load_configured_dataset, run_script
+from landcover_transfer.workflow import data_note, load_configured_dataset, phase_switches, run_script
 
 
 def main(snakemake):
@@ -24,26 +24,30 @@ def main(snakemake):
             arrays, **definition, n_classes=len(dataset.class_names), weights=params.weights, resume=folder,
             threads=snakemake.threads,
         )
-        write_outputs(snakemake, dataset, arrays, model, history, {**facts, "fingerprint": record["sha256"]})
+        result = write_outputs(snakemake, dataset, arrays, model, history, {**facts, "fingerprint": record["sha256"]})
         folder.keep_finished()
+    return result
 
 
-def write_outputs(snakemake, dataset, arrays, model, history, facts) -> None:
+def write_outputs(snakemake, dataset, arrays, model, history, facts) -> str:
     params, wildcards, output = snakemake.params, snakemake.wildcards, snakemake.output
     batch_size = params.training["batch_size"]
     name = f"{wildcards.arch}/{wildcards.strategy}/{wildcards.aug}"
     save_inference_model(model, output.model)
     with atomic_path(output.history) as tmp:
         history.to_csv(tmp, index=False)
-    plot_learning_curves({name: history}, output.curves, name)
-    write_evaluation(  # metrics.json last: it marks a finished variant
+    note = data_note(snakemake.config)
+    plot_variant_curves(history, output.curves, name, phase_switches(params.strategy, params.training), note)
+    metrics = write_evaluation(
         Path(output.metrics).parent, name=name, y_true=arrays["y_evaluation"],
         proba_evaluation=predict_proba(model, arrays["x_evaluation"], batch_size),
         proba_selection=predict_proba(model, arrays["x_selection"], batch_size),
         class_names=dataset.class_names,
         extra={"family": "finetune", "architecture": wildcards.arch, "strategy": wildcards.strategy,
                "augmentation": wildcards.aug, "weights": str(params.weights), **facts},
+        note=note,
     )
+    return f"{result_line(metrics)}, best epoch {facts['best_epoch']} of {facts['epochs_run']}"
 
 
 run_script(snakemake, main)

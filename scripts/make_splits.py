@@ -7,6 +7,8 @@ def main(snakemake):
     evaluation = snakemake.params.evaluation
     splits = make_splits(dataset, evaluation["protocol"], evaluation["selection_fraction"], evaluation["seed"])
     splits.save(snakemake.output[0])
+    return (f"splits ({splits.protocol}): fit {len(splits.fit_index)}, selection {len(splits.selection_index)}, "
+            f"evaluation {len(splits.y_evaluation)} images")
 
 
 run_script(snakemake, main)

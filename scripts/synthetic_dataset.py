@@ -8,6 +8,8 @@ def main(snakemake):
     dataset = make_synthetic(spec["train_per_class"], spec["val_per_class"], seed=spec["seed"],
                              class_names=snakemake.params.class_names)
     write_dataset(snakemake.output[0], dataset)
+    return (f"synthetic demo data: {len(dataset.y_train)} training and {len(dataset.y_val)} validation images, "
+            f"{len(dataset.class_names)} classes")
 
 
 run_script(snakemake, main)

@@ -2,8 +2,8 @@ import numpy as np
 
 from landcover_transfer.classical import build_model, fit_and_predict
 from landcover_transfer.data import Splits
-from landcover_transfer.metrics import summary_metrics, write_evaluation
-from landcover_transfer.workflow import run_script
+from landcover_transfer.metrics import result_line, summary_metrics, write_evaluation
+from landcover_transfer.workflow import data_note, run_script
 
 
 def main(snakemake):
@@ -18,13 +18,15 @@ def main(snakemake):
         features["train"][splits.fit_index], features["y_train"][splits.fit_index],
         selection_pool[splits.selection_index], features["val"], n_classes, n_jobs=snakemake.threads, name=model,
     )
-    write_evaluation(
+    metrics = write_evaluation(
         snakemake.output.metrics.rsplit("/", 1)[0], name=model, y_true=splits.y_evaluation,
         proba_evaluation=proba_evaluation, proba_selection=proba_selection, class_names=splits.class_names,
         extra={"family": "classical", "model": model, "estimator": snakemake.params.model["estimator"],
                "fit_time_s": round(fit_time, 2),
                "selection_accuracy": summary_metrics(splits.y_selection, proba_selection.argmax(1))["accuracy"]},
+        note=data_note(snakemake.config),
     )
+    return result_line(metrics)
 
 
 run_script(snakemake, main)

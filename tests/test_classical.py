@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -107,3 +108,12 @@ def test_xgboost_params_are_checked_when_fitting_starts(data):
                         data["n_classes"], name="xgboost")
     assert str(error.value) == ("classical.models.xgboost.params: "
                                 "value -1 for Parameter max_depth should be greater equal to 0")
+def test_xgboost_logs_its_progress_with_an_eta(caplog):
+    rng = np.random.default_rng(0)
+    x, y = rng.random((60, 4)), rng.integers(0, 3, 60)
+    with caplog.at_level("INFO", logger="landcover_transfer.classical"):
+        build_model({"estimator": "XGBClassifier", "params": {"n_estimators": 20, "max_depth": 2}}, 1).fit(x, y)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("xgboost: ")]
+    assert len(lines) == 10  # every 10% of the rounds
+    assert lines[0].startswith("xgboost: 2/20 rounds, ") and lines[-1].startswith("xgboost: 20/20 rounds, ")
+    assert all(re.search(r"rounds/s, ETA \d+ s$", line) for line in lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -177,3 +178,36 @@ def test_ensemble_result_folder_round_trip(tmp_path):
     assert table["Members"].iloc[0] == "a, b, c"
     assert table["Accuracy"].iloc[0] == pytest.approx(metrics["accuracy"])
     assert table["Mean Disagreement"].iloc[0] == pytest.approx(info["mean_disagreement"])
+
+
+def test_honest_protocol_headers_name_the_selection_split(tmp_path):
+    raw = collect_metrics(fake_finetune(tmp_path))
+    honest = finetune_table(raw, protocol="honest")
+    assert "Validation Accuracy (selection split)" in honest.columns
+    assert "Final Validation Accuracy (selection split)" in honest.columns
+    assert "Validation Accuracy" not in honest.columns
+    assert honest["Validation Accuracy (selection split)"].tolist() == finetune_table(raw)["Validation Accuracy"].tolist()
+    assert list(finetune_table(raw, protocol="study").columns) == list(finetune_table(raw).columns)
+
+
+def test_write_table_formats_each_column_and_writes_an_html_page(tmp_path):
+    table = finetune_table(collect_metrics(fake_finetune(tmp_path / "r")), ARCHS, STRATEGIES, AUGS)
+    table.loc[1, "Wall Time (s)"] = 61.2
+    write_table(table, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.html", title="Table 5 (synthetic demo data)")
+    csv_rows = (tmp_path / "t.csv").read_text().splitlines()
+    assert csv_rows[2].split(",")[table.columns.get_loc("Wall Time (s)")] == "61.2"  # seconds: one decimal
+    assert csv_rows[2].split(",")[table.columns.get_loc("Evaluation Accuracy")] == f"{table.loc[1, 'Evaluation Accuracy']:.4f}"
+    md = (tmp_path / "t.md").read_text()
+    assert md.startswith("**Table 5 (synthetic demo data)**") and re.search(r"\| +61\.2 \|", md)
+    page = (tmp_path / "t.html").read_text()
+    assert "<h3>Table 5 (synthetic demo data)</h3>" in page and "<title>Table 5 (synthetic demo data)</title>" in page
+    assert page.count("<tr>") == len(table) + 1
+    assert '<td id="T_table_row1_col10" class="data row1 col10 number" >61.2</td>' in page  # right-aligned
+
+
+def test_ensemble_members_one_per_line_in_markdown_and_html(tmp_path):
+    table = ensemble_table(collect_metrics(fake_ensembles(tmp_path / "r")))
+    write_table(table, tmp_path / "e.csv", tmp_path / "e.md", tmp_path / "e.html", multiline=["Members"])
+    assert "vgg16/head_only/none<br>resnet50/x/y" in (tmp_path / "e.md").read_text()
+    assert "vgg16/head_only/none<br>resnet50/x/y" in (tmp_path / "e.html").read_text()
+    assert pd.read_csv(tmp_path / "e.csv")["Members"].iloc[0] == "vgg16/head_only/none, resnet50/x/y"  # all ids

@@ -23,6 +23,7 @@ from snakemake.utils import update_config, validate
 
 from landcover_transfer.data import Splits, write_dataset
 from landcover_transfer.synthetic import make_synthetic
+from landcover_transfer.tables import finetune_headers
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
@@ -76,6 +77,7 @@ def expected_job_counts(config) -> dict[str, int]:
         "ensemble_table": 1,
         "leaderboard": 1,
         "plots": 1,
+        "effective_config": 1,
         "all": 1,
     }
     return {job: n for job, n in counts.items() if n}
@@ -93,9 +95,9 @@ def job_counts(output: str) -> dict[str, int]:
     return counts
 
 
-def planned_outputs(output: str) -> list[str]:
-    """Every `output:` line of a dry run's job list, split into files."""
-    return [f.strip() for line in re.findall(r"^\s+output: (.*)$", output, re.M) for f in line.split(",")]
+def planned_trainings(output: str) -> list[str]:
+    """The variants a run's job list fine-tunes (rule finetune's message: "Fine-tuning {arch}/{strategy}/{aug}")."""
+    return re.findall(r"^Job \d+: Fine-tuning (\S+)$", output, re.M)
 
 
 def make_study_file(workdir: Path) -> None:
@@ -185,7 +187,8 @@ def expected_outputs(config) -> list[str]:
     files += [f"results/finetune/{v}/{name}" for v in variants(config) for name in VARIANT_FILES]
     files += [f"results/classical/{m}/{name}" for m in config["classical"]["models"] for name in CLASSICAL_FILES]
     files += [f"results/ensemble/{m}/{name}" for m in config["ensemble"]["methods"] for name in ENSEMBLE_FILES]
-    files += [f"results/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md")]
+    files += [f"results/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md", "html")]
+    files += [f"results/config/effective_config.{ext}" for ext in ("yaml", "html")]
     files += [f"results/plots/{p}.png" for p in ("variant_accuracy", "factor_effects", "leaderboard")]
     files += [f"results/plots/curves/{a}.png" for a in config["finetune"]["architectures"]]
     return files
@@ -259,7 +262,8 @@ def test_tables_list_every_result_once_with_its_metrics(tiny_run, tiny_config):
     assert sorted(finetune.index) == sorted(grid_ids)  # each variant exactly once
     _compare(finetune, _metrics(tiny_run, "finetune", grid_ids),
              {"Evaluation Accuracy": "accuracy", "Training Accuracy": "train_accuracy",
-              "Validation Accuracy": "val_accuracy", "Best Epoch": "best_epoch", "Epochs Run": "epochs_run",
+              finetune_headers("honest")["val_accuracy"]: "val_accuracy", "Best Epoch": "best_epoch",
+              "Epochs Run": "epochs_run",
               "Trainable Params": "trainable_params"})
 
     classical = tables["classical"].set_index("Model")
@@ -317,8 +321,7 @@ def _assert_reruns_only(output: str, target: str, config) -> None:
     expected = {"finetune": 1, "finetune_table": 1, "ensemble": len(config["ensemble"]["methods"]),
                 "ensemble_table": 1, "leaderboard": 1, "plots": 1, "all": 1}
     assert counts == expected
-    trained = sorted({f for f in planned_outputs(output) if f.endswith("/model.keras")})
-    assert trained == [f"results/finetune/{target}/model.keras"]
+    assert planned_trainings(output) == [target]
 
 
 @pytest.mark.slow
@@ -487,3 +490,50 @@ def test_real_eurosat_sample_with_real_weights_through_the_workflow(tmp_path, ru
     assert len(splits.class_names) == 9 and "SeaLake" not in splits.class_names
     assert len(splits.y_evaluation) == 18  # 20% of 10 real images per class
     assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["epochs_run"] == 2
+
+
+# --- what a person sees: tables in the page, the configuration, quiet terminal, logs without false alarms ----
+
+ERROR_LEVEL = re.compile(r"^(E\d{4} |F\d{4} |\S+ \S+ (ERROR|CRITICAL) |Traceback)", re.M)  # absl, logging
+
+
+@pytest.mark.slow
+def test_tiny_run_job_logs_have_no_error_level_line(tiny_run):
+    logs = sorted((tiny_run / "logs").rglob("*.log"))
+    assert len(logs) >= 10
+    errors = {str(log.relative_to(tiny_run)): ERROR_LEVEL.findall(log.read_text(errors="replace")) for log in logs}
+    assert {log: found for log, found in errors.items() if found} == {}
+
+
+@pytest.mark.slow
+def test_tiny_run_terminal_shows_progress_and_one_result_line_per_job(tiny_run, tiny_config):
+    terminal = (tiny_run.parent / "tiny_run.out").read_text()
+    for noise in ("absl::InitializeLog", "oneDNN", "cpu_feature_guard", "UserWarning", "Shell command"):
+        assert noise not in terminal, noise
+    trained = re.findall(r"^    finetune (\S+): evaluation accuracy \d\.\d{4}, best epoch \d+ of \d+ \[\d+ s\]$",
+                         terminal, re.M)
+    assert sorted(trained) == sorted(variants(tiny_config))
+    classical = re.findall(r"^    classical (\S+): evaluation accuracy", terminal, re.M)
+    assert sorted(classical) == sorted(tiny_config["classical"]["models"])
+    assert re.search(r"^\d+ of \d+ steps \(100%\) done$", terminal, re.M)
+
+
+@pytest.mark.slow
+def test_tiny_run_html_tables_show_every_row_under_a_synthetic_data_title(tiny_run, tiny_config):
+    for table in TABLES:
+        page = (tiny_run / f"results/tables/{table}.html").read_text()
+        rows = pd.read_csv(tiny_run / f"results/tables/{table}.csv", dtype=str, keep_default_na=False)
+        assert page.count("<tr>") == len(rows) + 1, table  # header and one row per CSV row
+        assert "(synthetic demo data)</h3>" in page, table
+        first = rows.iloc[0].tolist()
+        assert all(cell.replace(", ", "<br>") in page for cell in first), (table, first)
+    table5 = pd.read_csv(tiny_run / "results/tables/finetune.csv")
+    assert "Validation Accuracy (selection split)" in table5.columns
+
+
+@pytest.mark.slow
+def test_tiny_run_effective_configuration_is_the_merged_config(tiny_run, tiny_config):
+    effective = yaml.safe_load((tiny_run / "results/config/effective_config.yaml").read_text())
+    assert effective == tiny_config
+    page = (tiny_run / "results/config/effective_config.html").read_text()
+    assert str(TINY_CONFIG) in page and "synthetic demo data" in page

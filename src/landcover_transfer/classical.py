@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -13,12 +14,29 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
 from .errors import ConfigError
+from .io import progress
+
+log = logging.getLogger(__name__)
 
 
 def _xgboost(**params):
     from xgboost import XGBClassifier
+    from xgboost.callback import TrainingCallback
 
-    return XGBClassifier(**params)
+    class Progress(TrainingCallback):
+        """Boosting rounds done, with an ETA, in the log every ~10% of `n_estimators`."""
+
+        def before_training(self, model):
+            self.started = time.monotonic()
+            return model
+
+        def after_iteration(self, model, epoch, evals_log):
+            rounds = params.get("n_estimators", 100)
+            if (epoch + 1) % max(1, rounds // 10) == 0 or epoch + 1 == rounds:
+                log.info("xgboost: %s", progress(epoch + 1, rounds, time.monotonic() - self.started, "rounds"))
+            return False  # keep training
+
+    return XGBClassifier(**params, callbacks=[Progress()])
 
 
 def _linear_svm(**params):

@@ -8,6 +8,7 @@ import time
 import keras
 import numpy as np
 
+from .io import progress
 from .models import build_base, inputs_to_base
 from .training import configure_runtime, make_dataset
 
@@ -22,7 +23,7 @@ def build_extractor(arch: dict, data_size: int, image_size: int, weights: str | 
 
 
 def extract(extractor: keras.Model, images: np.ndarray, batch_size: int, label: str) -> np.ndarray:
-    """Features of `images` in batches, with progress in the log every ~10%."""
+    """Features of `images` in batches, with progress and ETA in the log every ~10%."""
     batches = make_dataset(images, np.zeros(len(images)), batch_size, shuffle=False, seed=0)
     n_batches = int(np.ceil(len(images) / batch_size))
     every = max(1, n_batches // 10)
@@ -31,8 +32,7 @@ def extract(extractor: keras.Model, images: np.ndarray, batch_size: int, label: 
         parts.append(keras.ops.convert_to_numpy(extractor(batch, training=False)))
         if (index + 1) % every == 0 or index + 1 == n_batches:
             done = min((index + 1) * batch_size, len(images))
-            log.info("%s: %d/%d images, %.1f images/s", label, done, len(images),
-                     done / max(time.time() - started, 1e-9))
+            log.info("%s: %s", label, progress(done, len(images), time.time() - started, "images"))
     return np.concatenate(parts).astype(np.float32)
 
 

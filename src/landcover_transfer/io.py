@@ -61,3 +61,9 @@ def _json_default(value):
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def progress(done: int, total: int, elapsed_s: float, unit: str) -> str:
+    """`done/total unit, rate/s, ETA` for a long step's log lines."""
+    rate = done / max(elapsed_s, 1e-9)
+    return f"{done}/{total} {unit}, {rate:.1f} {unit}/s, ETA {(total - done) / max(rate, 1e-9):.0f} s"

@@ -86,10 +86,12 @@ def write_evaluation(
     class_names: list[str],
     proba_selection: np.ndarray | None = None,
     extra: dict | None = None,
+    note: str = "",
 ) -> dict:
     """Evaluate class probabilities on the evaluation split and write the standard result files.
 
     Returns the metrics dict written to `metrics.json`: `name`, the summary metrics, then `extra`.
+    `note` (e.g. "synthetic demo data") goes in the confusion matrix's title.
     """
     outdir = Path(outdir)
     y_pred = np.asarray(proba_evaluation).argmax(axis=1)
@@ -101,9 +103,14 @@ def write_evaluation(
         write_npy(outdir / "proba_selection.npy", np.asarray(proba_selection, dtype=np.float32))
     with atomic_path(outdir / "report.csv") as tmp:
         per_class_report(y_true, y_pred, class_names).to_csv(tmp, float_format="%.4f")
-    plot_confusion_matrix(cm, class_names, f"{name} (accuracy {metrics['accuracy']:.4f})",
-                          outdir / "confusion.png")
+    details = ", ".join(filter(None, [f"accuracy {metrics['accuracy']:.4f}", note]))
+    plot_confusion_matrix(cm, class_names, f"{name} ({details})", outdir / "confusion.png")
     write_json(outdir / "metrics.json", metrics)  # last: its presence means the folder is complete
     log.info("%s on the evaluation split: %s", name,
              ", ".join(f"{key} {metrics[key]:.4f}" for key in ("accuracy", "precision", "recall", "f1")))
     return metrics
+
+
+def result_line(metrics: dict) -> str:
+    """The terminal's line for a finished model: family, name and evaluation accuracy."""
+    return f"{metrics['family']} {metrics['name']}: evaluation accuracy {metrics['accuracy']:.4f}"

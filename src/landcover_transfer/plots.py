@@ -21,6 +21,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .io import atomic_path  # noqa: E402
+from .reporting import titled  # noqa: E402
 
 FACTORS = ("architecture", "strategy", "augmentation")
 _HATCHES = ["", "//", "..", "xx", "\\\\", "oo", "--", "++"]
@@ -32,7 +33,7 @@ def _save(fig, path: str | os.PathLike, dpi: int = 120) -> None:
     fig.tight_layout()
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=dpi)
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight")  # "tight": legends placed outside the axes fit
     finally:
         plt.close(fig)
 
@@ -56,20 +57,21 @@ def _levels(values: pd.Series, order: Sequence[str] | None) -> list[str]:
     return listed + [v for v in present if v not in listed]
 
 
-def _accuracy_limits(values: np.ndarray) -> tuple[float, float]:
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return 0.0, 1.0
-    low = max(0.0, np.floor((finite.min() - 0.05) * 20) / 20)  # a multiple of 0.05 below the lowest
-    return low, finite.max() + 0.03
+def _chance_line(draw, chance: float | None) -> list:
+    """A dotted chance-level line (1 / number of classes) drawn with `ax.axhline` or `ax.axvline`."""
+    if chance is None:
+        return []
+    return [draw(chance, color="grey", linestyle=":", linewidth=1.2, label=f"chance ({chance:.3f})", zorder=1)]
 
 
 def plot_variant_accuracy(finetune_df: pd.DataFrame, path: str | os.PathLike,
                           architecture_order: Sequence[str] | None = None,
                           strategy_order: Sequence[str] | None = None,
-                          augmentation_order: Sequence[str] | None = None) -> None:
+                          augmentation_order: Sequence[str] | None = None, chance: float | None = None,
+                          note: str = "") -> None:
     """Grouped bars of evaluation accuracy: groups = architectures, colour = strategy,
-    hatch = augmentation; each bar labelled with its accuracy. The y axis does not start at 0."""
+    hatch = augmentation; each bar labelled with its accuracy. The y axis runs from 0 to 1, with the
+    chance level (1 / number of classes) as a dotted line where `chance` is given; `note` goes in the title."""
     df = _finetune_frame(finetune_df)
     archs = _levels(df["architecture"], architecture_order)
     strategies = _levels(df["strategy"], strategy_order)
@@ -95,47 +97,106 @@ def plot_variant_accuracy(finetune_df: pd.DataFrame, path: str | os.PathLike,
                 ax.annotate(f"{y:.3f}", (bar.get_x() + bar.get_width() / 2, y), xytext=(0, 2),
                             textcoords="offset points", ha="center", va="bottom", rotation=90, fontsize=7)
     ax.set_xticks(range(len(archs)), archs)
-    low, high = _accuracy_limits(df["accuracy"].to_numpy(dtype=float))
-    ax.set_ylim(low, high + 0.02)  # room for the labels
+    ax.set_ylim(0, 1.1)  # room for the labels above a bar at 1.0
     ax.set_ylabel("Evaluation accuracy")
-    ax.set_title("Fine-tuned variants: evaluation accuracy")
+    ax.set_title(titled("Fine-tuned variants: evaluation accuracy", note))
     handles = [Patch(facecolor=colours(i % 10), edgecolor="black", label=s) for i, s in enumerate(strategies)]
     handles += [Patch(facecolor="white", edgecolor="black", hatch=_HATCHES[i % len(_HATCHES)], label=f"aug: {a}")
                 for i, a in enumerate(augs)]
+    handles += _chance_line(ax.axhline, chance)
     ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="y", alpha=0.3)
     _save(fig, path)
 
 
-def plot_learning_curves(histories: Mapping[str, pd.DataFrame], path: str | os.PathLike,
-                         title: str) -> None:
-    """Accuracy (left) and loss (right) per epoch for each variant (one colour each):
-    training solid, selection split (early stopping, checkpointing) dashed. `histories` maps a label to a CSVLogger frame."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-    colours = plt.get_cmap("tab10")
-    for i, (label, history) in enumerate(histories.items()):
-        epochs = history["epoch"] + 1 if "epoch" in history else pd.Series(np.arange(1, len(history) + 1))
-        colour = colours(i % 10)
-        for ax, metric in zip(axes, ("accuracy", "loss")):
-            if metric in history:
-                ax.plot(epochs, history[metric], color=colour, linestyle="-", label=f"{label} train")
-            if f"val_{metric}" in history:
-                ax.plot(epochs, history[f"val_{metric}"], color=colour, linestyle="--", label=f"{label} selection")
-    for ax, metric in zip(axes, ("Accuracy", "Loss")):
-        ax.set_xlabel("Epoch")
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend(fontsize=7)
+def _epochs(history: pd.DataFrame) -> pd.Series:
+    """1-based epoch numbers of a CSVLogger frame."""
+    return history["epoch"] + 1 if "epoch" in history else pd.Series(np.arange(1, len(history) + 1))
+
+
+def _draw_curves(ax, history: pd.DataFrame, metric: str, phase_starts: Sequence[int]) -> None:
+    """Training (solid) and selection split (dashed) curves of one metric, the best epoch (highest
+    selection accuracy: the checkpoint kept) as a star and dotted line, each later phase's first epoch
+    as a dash-dotted line."""
+    epochs = _epochs(history)
+    if metric in history:
+        ax.plot(epochs, history[metric], color="tab:blue", linestyle="-", marker=".", label="training")
+    if f"val_{metric}" in history:
+        ax.plot(epochs, history[f"val_{metric}"], color="tab:orange", linestyle="--", marker=".",
+                label="selection split")
+    for start in phase_starts:
+        ax.axvline(start + 0.5, color="tab:green", linestyle="-.", linewidth=1.2, label="next phase starts")
+    if "val_accuracy" in history and len(history):
+        best = int(history["val_accuracy"].to_numpy().argmax())
+        ax.axvline(epochs.iloc[best], color="tab:red", linestyle=":", linewidth=1.2)
+        if f"val_{metric}" in history:
+            point = (epochs.iloc[best], history[f"val_{metric}"].iloc[best])
+            ax.plot(*point, marker="*", markersize=13, color="tab:red", linestyle="",
+                    label="best epoch (checkpoint kept)", zorder=3)
+            ax.annotate(f"epoch {point[0]}", point, xytext=(0, 9), textcoords="offset points", ha="center",
+                        fontsize=7, color="tab:red")
+    ax.grid(alpha=0.3)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def plot_learning_curves(histories: Mapping[str, pd.DataFrame], path: str | os.PathLike, title: str,
+                         phase_starts: Mapping[str, Sequence[int]] | None = None, ncols: int | None = None,
+                         note: str = "") -> None:
+    """Small multiples of accuracy per epoch, one panel per variant (shared axes, `ncols` per row), each
+    with its best epoch and phase switches marked (see `_draw_curves`); one legend for the figure.
+
+    `histories` maps a panel label to a CSVLogger frame; `phase_starts[label]` lists the 0-based first
+    epochs of the phases after the first.
+    """
+    labels = list(histories) or ["no history"]
+    ncols = min(ncols or len(labels), len(labels))
+    nrows = -(-len(labels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols + 1.8, 2.6 * nrows + 0.9), sharex=True,
+                             sharey=True, squeeze=False)
+    for ax, label in zip(axes.flat, labels):
+        if label in histories:
+            _draw_curves(ax, histories[label], "accuracy", (phase_starts or {}).get(label, ()))
         else:
             ax.text(0.5, 0.5, "no history", ha="center", va="center", transform=ax.transAxes)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.suptitle(f"{title} (solid: training, dashed: selection split)")
+        ax.set_title(label, fontsize=9)
+        ax.set_ylim(0, 1.02)
+    for ax in axes.flat[len(labels):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("Epoch")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("Accuracy")
+    _figure_legend(fig, axes)
+    fig.suptitle(titled(title, note))
     _save(fig, path)
 
 
+def plot_variant_curves(history: pd.DataFrame, path: str | os.PathLike, title: str,
+                        phase_starts: Sequence[int] = (), note: str = "") -> None:
+    """One variant's accuracy (left) and loss (right) per epoch, best epoch and phase switches marked."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), squeeze=False)
+    for ax, metric in zip(axes[0], ("accuracy", "loss")):
+        _draw_curves(ax, history, metric, phase_starts)
+        ax.set_xlabel("Epoch")
+        ax.set_ylabel(metric.capitalize())
+    axes[0, 0].set_ylim(0, 1.02)
+    _figure_legend(fig, axes)
+    fig.suptitle(titled(title, note))
+    _save(fig, path)
+
+
+def _figure_legend(fig, axes) -> None:
+    """One legend right of the panels, each label once (the first panel that draws it)."""
+    entries = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    if entries:
+        fig.legend(entries.values(), entries.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+
+
 def plot_factor_effects(finetune_df: pd.DataFrame, path: str | os.PathLike,
-                        orders: Mapping[str, Sequence[str]] | None = None) -> None:
+                        orders: Mapping[str, Sequence[str]] | None = None, note: str = "") -> None:
     """One panel per factor (architecture, strategy, augmentation): every variant's evaluation
     accuracy as a point, the mean per level as a bar-marker joined by a line; the panel title gives
     the spread of the level means (max - min, percentage points)."""
@@ -165,13 +226,15 @@ def plot_factor_effects(finetune_df: pd.DataFrame, path: str | os.PathLike,
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("Evaluation accuracy")
     axes[0].legend(fontsize=8)
-    fig.suptitle("Effect of each fine-tuning factor on evaluation accuracy")
+    fig.suptitle(titled("Effect of each fine-tuning factor on evaluation accuracy", note))
     _save(fig, path)
 
 
-def plot_leaderboard(leaderboard_df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Horizontal bars of every model's evaluation accuracy (best on top, colour = family), the
-    study's reported accuracy as a black diamond where the leaderboard has one."""
+def plot_leaderboard(leaderboard_df: pd.DataFrame, path: str | os.PathLike, chance: float | None = None,
+                     note: str = "") -> None:
+    """Horizontal bars of every model's evaluation accuracy from 0 to 1 (best on top, colour = family),
+    the study's reported accuracy as a black diamond where the leaderboard has one, the chance level as
+    a dotted line; the legend sits right of the axes so that it hides no bar or diamond."""
     df = leaderboard_df.reset_index(drop=True)
     labels = [f"{f}: {m}" for f, m in zip(df["Family"], df["Model"])]
     accuracy = pd.to_numeric(df["Accuracy"], errors="coerce").to_numpy(dtype=float)
@@ -180,22 +243,20 @@ def plot_leaderboard(leaderboard_df: pd.DataFrame, path: str | os.PathLike) -> N
     families = list(dict.fromkeys(df["Family"]))
     colours = plt.get_cmap("tab10")
     y = np.arange(len(df))[::-1]  # first row (best) on top
-    fig, ax = plt.subplots(figsize=(9, max(2.5, 0.3 * len(df) + 1.2)))
+    fig, ax = plt.subplots(figsize=(10, max(2.5, 0.3 * len(df) + 1.2)))
     ax.barh(y, np.nan_to_num(accuracy), color=[colours(families.index(f) % 10) for f in df["Family"]])
     has_study = np.isfinite(study)
     if has_study.any():
-        ax.scatter(study[has_study], y[has_study], marker="D", color="black", s=25, zorder=3,
-                   label="study's accuracy")
+        ax.scatter(study[has_study], y[has_study], marker="D", color="black", s=25, zorder=3)
     ax.set_yticks(y, labels, fontsize=8)
-    values = np.concatenate([accuracy, study])
-    low, high = _accuracy_limits(values)
-    ax.set_xlim(low, high)
+    ax.set_xlim(0, 1)
     ax.set_xlabel("Evaluation accuracy")
-    ax.set_title("Leaderboard (evaluation split)")
+    ax.set_title(titled("Leaderboard (evaluation split)", note))
     handles = [Patch(color=colours(i % 10), label=f) for i, f in enumerate(families)]
     if has_study.any():
-        handles.append(plt.Line2D([], [], marker="D", color="black", linestyle="", label="study"))
+        handles.append(plt.Line2D([], [], marker="D", color="black", linestyle="", label="study's accuracy"))
+    handles += _chance_line(ax.axvline, chance)
     if handles:
-        ax.legend(handles=handles, fontsize=8, loc="lower right")
+        ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="x", alpha=0.3)
     _save(fig, path)

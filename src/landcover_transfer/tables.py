@@ -8,6 +8,7 @@ the `*_table` functions turn such a frame into a presentation table with the stu
 
 from __future__ import annotations
 
+import html
 import logging
 import math
 import os
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .io import atomic_path, read_json
+from .reporting import html_page
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,10 @@ FINETUNE_COLUMNS = {
     "trainable_params": "Trainable Params",
 }
 _INTEGER_COLUMNS = ("Best Epoch", "Epochs Run", "Trainable Params")
+# Under the honest protocol the study's "validation" accuracies are measured on the selection split.
+_SELECTION_HEADERS = {"Validation Accuracy": "Validation Accuracy (selection split)",
+                      "Final Validation Accuracy": "Final Validation Accuracy (selection split)"}
+MEMBER_SEPARATOR = ", "
 
 LEADERBOARD_COLUMNS = ["Rank", "Family", "Model", "Accuracy", "Precision", "Recall", "F1 Score",
                        "Study Accuracy"]
@@ -89,16 +95,24 @@ def classical_table(df: pd.DataFrame, order: Sequence[str] | None = None) -> pd.
     return _sort(table, [("Model", order)]) if order is not None else table.reset_index(drop=True)
 
 
+def finetune_headers(protocol: str | None = None) -> dict[str, str]:
+    """Table 5's header per metrics.json key; under the `honest` protocol the validation columns say
+    that they are the selection split."""
+    if protocol != "honest":
+        return dict(FINETUNE_COLUMNS)
+    return {key: _SELECTION_HEADERS.get(title, title) for key, title in FINETUNE_COLUMNS.items()}
+
+
 def finetune_table(df: pd.DataFrame, architecture_order: Sequence[str] | None = None,
                    strategy_order: Sequence[str] | None = None,
-                   augmentation_order: Sequence[str] | None = None) -> pd.DataFrame:
+                   augmentation_order: Sequence[str] | None = None, protocol: str | None = None) -> pd.DataFrame:
     """The study's Table 5, one row per variant, plus evaluation accuracy, epochs, time and size.
 
     Rows are sorted by architecture, strategy, augmentation, each in the given config order (levels
-    not listed come after, alphabetically). Missing metrics show as blank.
+    not listed come after, alphabetically). Missing metrics show as blank. Headers: `finetune_headers`.
     """
     table = pd.DataFrame(index=df.index)
-    for key, title in FINETUNE_COLUMNS.items():
+    for key, title in finetune_headers(protocol).items():
         col = _column(df, key)
         table[title] = col.astype(str) if key in ("architecture", "strategy", "augmentation") else col
     table = _integers(table, _INTEGER_COLUMNS)
@@ -108,7 +122,7 @@ def finetune_table(df: pd.DataFrame, architecture_order: Sequence[str] | None = 
 
 def _members_text(value) -> str:
     if isinstance(value, (list, tuple, np.ndarray)):
-        return ", ".join(map(str, value))
+        return MEMBER_SEPARATOR.join(map(str, value))
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     return str(value)
@@ -184,27 +198,63 @@ def leaderboard(classical_df: pd.DataFrame | None, finetune_df: pd.DataFrame | N
     return board[LEADERBOARD_COLUMNS]
 
 
-def _markdown_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """Object columns with None for missing values (tabulate leaves them blank) and plain ints."""
+def _column_format(column: str, values: pd.Series, floatfmt: str) -> str | None:
+    """Format of a float column: seconds to 0.1 s, everything else `floatfmt`; None for other columns."""
+    if not pd.api.types.is_float_dtype(values):
+        return None
+    return ".1f" if column.endswith("(s)") else floatfmt
+
+
+def _formatted(df: pd.DataFrame, floatfmt: str) -> pd.DataFrame:
+    """Every cell as text, formatted per column (see `_column_format`); missing values blank."""
     columns = {}
     for col in df.columns:
-        values = []
-        for v in df[col].tolist():
-            if v is None or (not isinstance(v, (list, tuple, dict, np.ndarray)) and pd.isna(v)):
-                values.append(None)
-            elif isinstance(v, np.generic):
-                values.append(v.item())
-            else:
-                values.append(v)
-        columns[col] = pd.Series(values, index=df.index, dtype=object)
+        fmt = _column_format(col, df[col], floatfmt)
+        columns[col] = df[col].map(lambda v, fmt=fmt: "" if _missing(v) else format(v, fmt) if fmt else str(v))
     return pd.DataFrame(columns, index=df.index)
 
 
+def _missing(value) -> bool:
+    return value is None or (not isinstance(value, (list, tuple, dict, np.ndarray)) and pd.isna(value))
+
+
+def _numeric_columns(table: pd.DataFrame) -> list[str]:
+    """Columns of a formatted table whose filled cells are all numbers (right-aligned)."""
+    def numeric(cells: pd.Series) -> bool:
+        filled = cells[cells != ""]
+        return len(filled) > 0 and pd.to_numeric(filled, errors="coerce").notna().all()
+    return [col for col in table if numeric(table[col])]
+
+
+def _html(table: pd.DataFrame, title: str, multiline: Sequence[str]) -> str:
+    """An HTML page with `table` (already formatted as text): one line per item in `multiline` cells,
+    numbers right-aligned."""
+    cells = table.apply(lambda col: col.map(html.escape))
+    for col in multiline:
+        cells[col] = cells[col].str.replace(MEMBER_SEPARATOR, "<br>", regex=False)
+    numeric = _numeric_columns(table)
+    body = cells.style.set_uuid("table").hide(axis="index").set_td_classes(
+        pd.DataFrame({col: "number" if col in numeric else "" for col in table}, index=table.index)).to_html()
+    return html_page(title, body)
+
+
 def write_table(df: pd.DataFrame, csv_path: str | os.PathLike, md_path: str | os.PathLike,
-                floatfmt: str = ".4f") -> None:
-    """Write `df` as CSV and as a Markdown table, floats as `floatfmt`, missing values blank."""
+                html_path: str | os.PathLike | None = None, title: str = "", floatfmt: str = ".4f",
+                multiline: Sequence[str] = ()) -> None:
+    """Write `df` as CSV, as Markdown (under `title`) and optionally as an HTML page (the report shows
+    it in the page). Floats as `floatfmt`, seconds to 0.1 s, missing values blank; cells of the
+    `multiline` columns (lists joined by MEMBER_SEPARATOR) show one item per line in Markdown and HTML."""
+    text = _formatted(df, floatfmt)
     with atomic_path(csv_path) as tmp:
-        df.to_csv(tmp, index=False, float_format=f"%{floatfmt}")
-    text = _markdown_frame(df).to_markdown(index=False, floatfmt=floatfmt, missingval="")
+        text.to_csv(tmp, index=False)
+    markdown = text.copy()
+    for col in multiline:
+        markdown[col] = markdown[col].str.replace(MEMBER_SEPARATOR, "<br>", regex=False)
+    align = ["right" if col in _numeric_columns(text) else "left" for col in text]
+    lines = ([f"**{title}**", ""] if title else []) + [
+        markdown.to_markdown(index=False, disable_numparse=True, colalign=align)]
     with atomic_path(md_path) as tmp:
-        Path(tmp).write_text(text + "\n")
+        Path(tmp).write_text("\n".join(lines) + "\n")
+    if html_path is not None:
+        with atomic_path(html_path) as tmp:
+            Path(tmp).write_text(_html(text, title, multiline))

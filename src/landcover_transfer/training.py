@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
+from tensorflow.python.framework.config import is_op_determinism_enabled  # no public twin of enable_op_determinism
 
 from .errors import ConfigError
 from .io import atomic_path
@@ -74,11 +75,15 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool
     ds = tf.data.Dataset.from_tensor_slices((x, y.astype("int32")))
     if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(lambda images, labels: (tf.cast(images, tf.float32), labels),
-                                  num_parallel_calls=tf.data.AUTOTUNE)
-    if augmentation is not None:
-        ds = ds.map(lambda images, labels: (augmentation(images, training=True), labels),
-                    num_parallel_calls=tf.data.AUTOTUNE)
+
+    def to_model_input(images, labels):
+        images = tf.cast(images, tf.float32)
+        return (images if augmentation is None else augmentation(images, training=True)), labels
+
+    # Under op determinism (training.deterministic) tf.data runs a pipeline with random ops serially anyway;
+    # asked for parallel maps, it rewrites them and logs an error-level line (E0000 ... use_unbounded_threadpool).
+    serial = augmentation is not None and is_op_determinism_enabled()
+    ds = ds.batch(batch_size).map(to_model_input, num_parallel_calls=None if serial else tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -311,8 +316,9 @@ def train_phase(model, phase, datasets, state, resume, training, schedules, infe
         *extra_callbacks,
     ]
     if state["next_epoch"] < phase["end"]:
+        # shuffle=False: the tf.data pipeline shuffles; Keras ignores its own flag for a Dataset, with a warning.
         model.fit(datasets["train"], validation_data=datasets["selection"], initial_epoch=state["next_epoch"],
-                  epochs=phase["end"], callbacks=callbacks, verbose=2)
+                  epochs=phase["end"], callbacks=callbacks, verbose=2, shuffle=False)
     return early_stopping.stopped_epoch > 0
 
 
@@ -400,7 +406,7 @@ def pretrain_stand_in(arrays: dict, *, arch: dict, training: dict, pretrain: dic
         make_dataset(arrays["x_fit"], arrays["y_fit"], training["batch_size"], shuffle=True, seed=seed),
         validation_data=make_dataset(arrays["x_selection"], arrays["y_selection"], training["batch_size"],
                                      shuffle=False, seed=seed),
-        epochs=pretrain["epochs"], verbose=2,
+        epochs=pretrain["epochs"], verbose=2, shuffle=False,  # the pipeline shuffles (see train_variant)
     )
     recalibrate_batchnorm(model, arrays["x_fit"][: pretrain["batchnorm_images"]])
     selection_accuracy = model.evaluate(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from typing import Callable
 
 from .errors import LandcoverError
@@ -12,12 +13,15 @@ from .errors import LandcoverError
 log = logging.getLogger("landcover_transfer")
 
 
-def run_script(snakemake, main: Callable[[object], None]) -> None:
+def run_script(snakemake, main: Callable[[object], str | None]) -> None:
     """Run `main(snakemake)` with stdout/stderr (also TensorFlow's C++ output) going to the rule's log.
 
-    An expected error (bad data, bad config) ends the job with one line naming the problem, written to
-    the log and to the terminal; anything else keeps its traceback, since that is a bug to report.
+    `main` returns one line saying what the job produced (or None): it goes to the log and, with the
+    job's time, to the terminal, which otherwise shows only Snakemake's progress. An expected error (bad
+    data, bad config) ends the job with one line naming the problem, written to the log and to the
+    terminal; anything else keeps its traceback, since that is a bug to report.
     """
+    started = time.monotonic()
     log_path = snakemake.log[0] if len(snakemake.log) else None
     terminal = os.fdopen(os.dup(2), "w")
     if log_path:
@@ -35,7 +39,10 @@ def run_script(snakemake, main: Callable[[object], None]) -> None:
         force=True,
     )
     try:
-        main(snakemake)
+        result = main(snakemake)
+        if result:
+            log.info(result)
+            print(f"    {result} [{time.monotonic() - started:.0f} s]", file=terminal, flush=True)
     except LandcoverError as error:
         message = f"Error in rule {snakemake.rule}: {error}"
         log.error(message)
@@ -51,3 +58,15 @@ def load_configured_dataset(path, data_config: dict):
     from .data import load_dataset
 
     return load_dataset(path, keys=data_config.get("keys") or None, class_names=data_config.get("class_names"))
+
+
+def data_note(config: dict) -> str:
+    """What every title of a run on synthetic images says (plots, tables, report), else nothing."""
+    return "synthetic demo data" if config["data"]["source"] == "synthetic" else ""
+
+
+def phase_switches(strategy: dict, training: dict) -> list[int]:
+    """0-based first epochs of a strategy's phases after the first (where the learning curves change course)."""
+    from .training import phase_plan  # imports TensorFlow: only for the jobs that plot learning curves
+
+    return [phase["start"] for phase in phase_plan(strategy["phases"], training["epochs"])[1:]]
