@@ -1,6 +1,7 @@
 """A real kill: Snakemake SIGKILLed while it trains (a login node dropping the connection), then the README's
 recovery (`--unlock`, rerun with `--rerun-incomplete`). The training job outlives Snakemake as an orphan;
-nothing may be lost, truncated or trained twice.
+nothing may be lost, truncated or trained twice. Before the kill, a second run in the same directory is
+refused (Snakemake's lock).
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ def test_killed_snakemake_then_unlock_and_rerun_keeps_the_orphans_training(tmp_p
             assert snakemake.poll() is None, (tmp_path / "run1.out").read_text()[-3000:]
             assert time.monotonic() < deadline, "no epoch saved in 600 s"
             time.sleep(0.1)
+        second = run_snakemake(tmp_path, target, "-j1", "--resources", "gpu=1", *args, timeout=300)
+        assert second.returncode != 0 and "Directory cannot be locked" in second.stdout + second.stderr  # two runs
         snakemake.send_signal(signal.SIGKILL)  # Snakemake only: its job goes on as an orphan
         snakemake.wait(timeout=60)
         orphan = int(re.match(r"pid (\d+)", (folder / ".resume/lock").read_text())[1])
