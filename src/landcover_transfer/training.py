@@ -245,14 +245,7 @@ def train_variant(
     plan = phase_plan(strategy["phases"], training["epochs"])
     set_trainable_blocks(base, arch["blocks"], max(phase["blocks"] for phase in plan))  # every prefix exists
     inference_view = keras.Model(model.inputs, model.outputs, name=model.name)  # the layers, no optimizer
-    state = resume.load_state() or fresh_state()
-    if state["phase"] == len(plan):
-        log.info("training already finished for this definition (%s): outputs are rebuilt from its best "
-                 "weights; delete that folder to train again", resume.path)
-    elif state["history"]:
-        log.info("resuming at epoch %d (phase %d) from %s", state["next_epoch"] + 1,
-                 plan[state["phase"]]["index"] + 1, resume.path)
-        model.load_weights(resume.file("weights"))  # layers only: the model has no optimizer yet
+    state = restore_state(model, resume, plan)
     datasets = {
         "train": make_dataset(arrays["x_fit"], arrays["y_fit"], training["batch_size"], shuffle=True, seed=seed,
                               augmentation=build_augmentation(augmentation, seed)),
@@ -281,6 +274,19 @@ def train_variant(
     }
     check_complete(facts, plan)
     return model, history, facts
+
+
+def restore_state(model: keras.Model, resume: ResumeFolder, plan: list[dict]) -> dict:
+    """The saved state (or a fresh one); an unfinished run's last weights loaded into `model`'s layers."""
+    state = resume.load_state() or fresh_state()
+    if state["phase"] == len(plan):
+        log.info("training already finished for this definition (%s): outputs are rebuilt from its best "
+                 "weights; delete that folder to train again", resume.path)
+    elif state["history"]:
+        log.info("resuming at epoch %d (phase %d) from %s", state["next_epoch"] + 1,
+                 plan[state["phase"]]["index"] + 1, resume.path)
+        model.load_weights(resume.file("weights"))  # layers only: the model has no optimizer yet
+    return state
 
 
 def compile_phase(model: keras.Model, base: keras.Model, arch: dict, phase: dict, runtime: dict) -> int:
