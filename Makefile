@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SNAKEMAKE := $(BIN)/snakemake --profile profiles/local --cores 2
 DEMO := --configfile config/demo.yaml
 
-.PHONY: venv demo test benchmark clean-demo
+.PHONY: venv demo test benchmark clean-demo screenshots
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed, found " + sys.version'
@@ -27,8 +27,13 @@ test: venv
 
 clean-demo:
 	rm -rf results/data results/pretrained results/features results/classical results/finetune \
-	       results/ensemble results/tables results/plots results/report.html logs benchmarks
+	       results/ensemble results/tables results/plots results/config results/report.html \
+	       results/screenshots logs benchmarks
 
 # Throughput figures on this machine (training images/s per architecture, feature extraction).
 benchmark: venv
 	PYTHONPATH=src $(BIN)/python -m landcover_transfer.benchmark
+
+# What a reader of results/report.html sees: its first page and every table, as PNGs (headless Chromium).
+screenshots: venv
+	PYTHONPATH=src $(BIN)/python -m landcover_transfer.screenshots results/report.html results/screenshots

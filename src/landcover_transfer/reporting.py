@@ -15,9 +15,9 @@ from .io import atomic_path
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
-body {{ font-family: sans-serif; font-size: 14px; margin: 1em; }}
+body {{ font-family: sans-serif; font-size: 13px; margin: 0.8em; }}
 table {{ border-collapse: collapse; }}
-th, td {{ border-bottom: 1px solid #ccc; padding: 3px 8px; vertical-align: top; }}
+th, td {{ border-bottom: 1px solid #ccc; padding: 2px 6px; vertical-align: top; }}
 th {{ background: #f0f0f0; text-align: left; }}
 td.number {{ text-align: right; font-variant-numeric: tabular-nums; }}
 pre {{ background: #f7f7f7; padding: 0.8em; }}
@@ -48,7 +48,8 @@ def write_effective_config(config: dict, sources: Sequence[str], yaml_path: str 
     with atomic_path(yaml_path) as tmp:
         Path(tmp).write_text(header + text)
     files = "".join(f"<li><code>{html.escape(source)}</code></li>" for source in sources)
-    body = (f"<p>config/config.yaml with every override applied, in this order:</p><ul>{files}</ul>"
+    body = (f"<p>config/config.yaml overlaid key by key with the <code>--configfile</code> files and "
+            f"<code>--config</code> values (they win). Files read:</p><ul>{files}</ul>"
             f"<pre>{html.escape(text)}</pre>")
     with atomic_path(html_path) as tmp:
         Path(tmp).write_text(html_page(titled("Effective configuration", data_note(config)), body))
