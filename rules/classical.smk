@@ -1,6 +1,6 @@
 rule extract_features:
     message:
-        "Frozen features for the classical models -> {output}"
+        "Frozen features for the classical models from {input} -> {output}"
     input:
         dataset=get_dataset,
         weights=get_weights_input,

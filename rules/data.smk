@@ -18,7 +18,7 @@ rule synthetic_dataset:
 
 rule eurosat_to_h5:
     message:
-        "EuroSAT release -> {output}"
+        "EuroSAT release {input} -> {output}"
     input:
         followed(config["data"]["eurosat"]["archive"]),
     output:
@@ -37,7 +37,7 @@ rule eurosat_to_h5:
 
 rule make_splits:
     message:
-        "Fit, selection and evaluation splits -> {output}"
+        "Fit, selection and evaluation splits of {input} -> {output}"
     input:
         get_dataset,
     output:
