@@ -41,6 +41,7 @@ localrules:
     ensemble_table,
     leaderboard,
     plots,
+    effective_config,
 
 
 GRID = config["finetune"]

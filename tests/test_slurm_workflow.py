@@ -60,6 +60,7 @@ ACCOUNT = "lcttest"  # Slurm lower-cases account names
 # rules/common.smk's `localrules:` (checked against the file below, so a change there is noticed)
 LOCAL_RULES = {
     "make_splits", "classical_table", "finetune_table", "ensemble", "ensemble_table", "leaderboard", "plots",
+    "effective_config",
 }
 # submitted by the tiny run; extract_features goes to a GPU by the profile's decision (set-resources)
 GPU_RULES = {"finetune", "extract_features"}
