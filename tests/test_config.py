@@ -111,6 +111,8 @@ BAD_REFERENCES = [
     ("ensemble.members", ["vgg16/last_block/none", "vgg16/last_block/rot90"], "vgg16/last_block/rot90"),
     ("features.architecture", "alexnet", "alexnet"),
     ("ensemble.include_classical", ["knn"], "knn"),
+    ("robustness.headline_eps", 3, "3"),
+    ("robustness.attacks", ["fgsm"], "pgd"),
 ]
 
 

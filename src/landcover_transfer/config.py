@@ -39,6 +39,11 @@ def check_references(config: dict) -> None:
         problems += [f"ensemble.members: '{m}' is not in the fine-tuning grid" for m in members if m not in variants]
     unknown_classical = [m for m in config["ensemble"]["include_classical"] if m not in config["classical"]["models"]]
     problems += [f"ensemble.include_classical: unknown classical model '{m}'" for m in unknown_classical]
+    robustness = config["robustness"]
+    problems += [f"robustness.{key}: {robustness[key]} is not in robustness.eps {robustness['eps']}"
+                 for key in ("headline_eps", "transfer_eps") if robustness[key] not in robustness["eps"]]
+    if robustness["transfer_attack"] not in robustness["attacks"]:
+        problems.append(f"robustness.transfer_attack: '{robustness['transfer_attack']}' is not in robustness.attacks")
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
 

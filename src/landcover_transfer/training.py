@@ -22,6 +22,7 @@ import tensorflow as tf
 from .errors import ConfigError
 from .io import atomic_path
 from .models import build_finetune_model, set_trainable_blocks
+from .robustness import split_adversarial, with_adversarial_training
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,9 @@ def train_variant(
     monitor = training["early_stopping"]["monitor"]
     data_size = arrays["x_fit"].shape[1]
 
+    augmentation, adversarial = split_adversarial(augmentation)
     model, base = build_finetune_model(arch, head, n_classes, data_size, image_size_for(arch, training), weights)
+    model = with_adversarial_training(model, adversarial)
     train_ds = make_dataset(arrays["x_fit"], arrays["y_fit"], training["batch_size"], shuffle=True, seed=seed,
                             augmentation=build_augmentation(augmentation, seed))
     selection_ds = make_dataset(arrays["x_selection"], arrays["y_selection"], training["batch_size"],
