@@ -3,12 +3,14 @@ rule leaderboard:
         classical=expand("results/classical/{model}/metrics.json", model=CLASSICAL),
         finetune=get_variant_metrics(),
         ensemble=expand("results/ensemble/{method}/metrics.json", method=ENSEMBLE_METHODS),
+        robustness="results/tables/robustness.csv",
     output:
         csv=report("results/tables/leaderboard.csv", category="Summary", labels={"table": "leaderboard"},
                    caption="../report/leaderboard.rst"),
         md="results/tables/leaderboard.md",
     params:
         study_reference=config["study_reference"],
+        headline_eps=config["robustness"]["headline_eps"],
     log:
         "logs/tables/leaderboard.log",
     conda:

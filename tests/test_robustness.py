@@ -1,4 +1,4 @@
-"""robustness.py: ART attacks on the logits of tiny models (a few hundred parameters, 16x16 images), the
+"""robustness.py: ART attacks on the logits of tiny models (under 2,000 parameters, 16x16 images), the
 attack subset, safe-mode loading, the ensemble surrogate and adversarial training."""
 
 import os

@@ -35,6 +35,9 @@ CLASSICAL_FILES = ("metrics.json", "report.csv", "confusion.png", "proba_selecti
 ENSEMBLE_FILES = ("metrics.json", "report.csv", "confusion.png", "proba_evaluation.npy")
 TABLES = ("classical", "finetune", "ensemble", "leaderboard")
 AGGREGATION = {"finetune_table", "ensemble", "ensemble_table", "leaderboard", "plots", "all"}
+# downstream of every variant too: its attacks, the ensemble surrogate's, and the robustness tables
+ROBUSTNESS_JOBS = {"attack", "transfer_matrix", "robustness_table", "robustness_plots"}
+ROBUSTNESS_TABLES = ("robustness", "transfer", "adversarial_training")
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -75,6 +78,11 @@ def expected_job_counts(config) -> dict[str, int]:
         "ensemble_table": 1,
         "leaderboard": 1,
         "plots": 1,
+        # every variant and the ensemble surrogate, per attack
+        "attack": (len(variants(config)) + 1) * len(config["robustness"]["attacks"]),
+        "transfer_matrix": 1,
+        "robustness_table": 1,
+        "robustness_plots": 1,
         "all": 1,
     }
     return {job: n for job, n in counts.items() if n}
@@ -187,7 +195,16 @@ def expected_outputs(config) -> list[str]:
     files += [f"results/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md")]
     files += [f"results/plots/{p}.png" for p in ("variant_accuracy", "factor_effects", "leaderboard")]
     files += [f"results/plots/curves/{a}.png" for a in config["finetune"]["architectures"]]
+    files += [f"results/robustness/{target}/{attack}/{name}" for target in attack_targets(config)
+              for attack in config["robustness"]["attacks"] for name in ("robust.json", "adversarial.npy", "examples.png")]
+    files += [f"results/tables/{t}.{ext}" for t in ROBUSTNESS_TABLES for ext in ("csv", "md")]
+    files += ["results/robustness/transfer.csv", "results/plots/transfer_matrix.png"]
+    files += [f"results/plots/robustness/{a}.png" for a in config["finetune"]["architectures"]]
     return files
+
+
+def attack_targets(config) -> list[str]:
+    return [f"finetune/{v}" for v in variants(config)] + ["ensemble"]
 
 
 @pytest.mark.slow
@@ -296,6 +313,41 @@ def test_metrics_accuracy_matches_the_saved_probabilities(tiny_run, tiny_config)
 
 
 @pytest.mark.slow
+def test_robustness_results_agree_with_the_models_and_with_each_other(tiny_run, tiny_config):
+    from landcover_transfer.robustness import attack_subset
+
+    settings = tiny_config["robustness"]
+    splits = Splits.load(tiny_run / "results/data/splits.npz")
+    subset = attack_subset(splits.y_evaluation, settings["subset_size"], settings["seed"])
+    transfer = pd.read_csv(tiny_run / "results/robustness/transfer.csv", index_col="source")
+    table = pd.read_csv(tiny_run / "results/tables/robustness.csv")
+    board = pd.read_csv(tiny_run / "results/tables/leaderboard.csv").set_index(["Family", "Model"])
+    at_transfer = settings["eps"].index(settings["transfer_eps"])
+    for variant in variants(tiny_config):
+        proba = np.load(tiny_run / f"results/finetune/{variant}/proba_evaluation.npy")[subset]
+        clean = float(np.mean(proba.argmax(axis=1) == splits.y_evaluation[subset]))
+        results = {attack: json.loads((tiny_run / f"results/robustness/finetune/{variant}/{attack}/robust.json")
+                                      .read_text()) for attack in settings["attacks"]}
+        for result in results.values():
+            assert result["eps"] == settings["eps"] and result["n_images"] == len(subset)
+            assert result["accuracy"][0] == pytest.approx(clean, abs=1e-9)  # eps 0: the finetune job's own numbers
+            assert all(largest <= eps + 1e-4 for largest, eps in zip(result["max_perturbation"], result["eps"]))
+        target = f"finetune/{variant}"
+        assert transfer.loc["clean", target] == pytest.approx(clean, abs=1e-9)
+        white_box = results[settings["transfer_attack"]]["accuracy"][at_transfer]
+        assert transfer.loc[target, target] == pytest.approx(white_box, abs=1e-9)  # the diagonal is white-box
+        headline = min(r["accuracy"][settings["eps"].index(settings["headline_eps"])] for r in results.values())
+        assert board.loc[("finetune", variant), f"Robust Accuracy (eps {settings['headline_eps']:g}/255)"] == \
+            pytest.approx(headline, abs=5.01e-5)
+    expected_rows = (len(variants(tiny_config)) + 1) * len(settings["attacks"]) + len(tiny_config["ensemble"]["methods"]) \
+        + len(tiny_config["classical"]["models"])
+    assert len(table) == expected_rows
+    assert list(transfer.columns) == ([f"finetune/{v}" for v in variants(tiny_config)]
+                                      + [f"classical/{m}" for m in tiny_config["classical"]["models"]]
+                                      + [f"ensemble/{m}" for m in tiny_config["ensemble"]["methods"]])
+
+
+@pytest.mark.slow
 def test_forcerun_of_one_variant_plans_only_it_and_the_aggregation(tiny_run, tiny_config, run_snakemake):
     target = variants(tiny_config)[0]
     result = run_snakemake(tiny_run, "-n", "--forcerun", f"results/finetune/{target}/metrics.json",
@@ -307,7 +359,10 @@ def test_forcerun_of_one_variant_plans_only_it_and_the_aggregation(tiny_run, tin
 def _assert_reruns_only(output: str, target: str, config) -> None:
     counts = job_counts(output)
     expected = {"finetune": 1, "finetune_table": 1, "ensemble": len(config["ensemble"]["methods"]),
-                "ensemble_table": 1, "leaderboard": 1, "plots": 1, "all": 1}
+                "ensemble_table": 1, "leaderboard": 1, "plots": 1, "all": 1,
+                # the variant's attacks and the ensemble surrogate's
+                "attack": 2 * len(config["robustness"]["attacks"]), "transfer_matrix": 1, "robustness_table": 1,
+                "robustness_plots": 1}
     assert counts == expected
     trained = sorted({f for f in planned_outputs(output) if f.endswith("/model.keras")})
     assert trained == [f"results/finetune/{target}/model.keras"]
@@ -344,7 +399,7 @@ def test_deleted_variant_is_retrained_alone(tiny_run, tiny_config, tmp_path, run
     assert rest.returncode == 0, out(rest)
     counts = job_counts(out(rest))
     assert "finetune" not in counts and "train_classical" not in counts
-    assert set(counts) <= AGGREGATION and "finetune_table" in counts
+    assert set(counts) <= AGGREGATION | ROBUSTNESS_JOBS and "finetune_table" in counts
 
 
 @pytest.mark.slow

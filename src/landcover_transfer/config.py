@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from .errors import ConfigError
 
+#: The pseudo-layer of an augmentation policy that turns on adversarial training (see robustness.py).
+ADVERSARIAL_ENTRY = "Adversarial"
+
 
 def check_references(config: dict) -> None:
     """Raise one ConfigError listing every config entry that names something undefined."""

@@ -1,0 +1,130 @@
+wildcard_constraints:
+    target=_alternatives(ATTACK_TARGETS),
+    attack=_alternatives(ROBUSTNESS["attacks"]),
+
+
+rule attack:
+    input:
+        unpack(get_attack_inputs),
+    output:
+        result="results/robustness/{target}/{attack}/robust.json",
+        # the images at robustness.transfer_eps: the sources of the transfer matrix
+        adversarial="results/robustness/{target}/{attack}/adversarial.npy",
+        examples=report(
+            "results/robustness/{target}/{attack}/examples.png",
+            category="Robustness",
+            subcategory="examples",
+            caption="../report/adversarial_examples.rst",
+            labels={"model": "{target}", "attack": "{attack}", "figure": "adversarial examples"},
+        ),
+    params:
+        robustness=ROBUSTNESS,
+        members=config["ensemble"]["members"],
+        data=config["data"],
+    threads: resource("attack", "threads", 4)
+    resources:
+        mem_mb=scaled("attack", "mem_mb", 16000),
+        runtime=scaled("attack", "runtime", 120),
+        gpu=resource("attack", "gpu", 1),
+    log:
+        "logs/robustness/{target}/{attack}.log",
+    benchmark:
+        "benchmarks/robustness/{target}/{attack}.tsv"
+    conda:
+        "../envs/tensorflow.yaml"
+    script:
+        "../scripts/attack.py"
+
+
+rule transfer_matrix:
+    input:
+        dataset=get_dataset(),
+        splits="results/data/splits.npz",
+        adversarial=expand("results/robustness/{target}/{attack}/adversarial.npy", target=ATTACK_TARGETS,
+                           attack=ROBUSTNESS["transfer_attack"]),
+        models=expand("results/finetune/{variant}/model.keras", variant=variant_ids(config)),
+        metrics=get_variant_metrics(),
+        proba_selection=expand("results/finetune/{variant}/proba_selection.npy", variant=variant_ids(config))
+        + expand("results/classical/{model}/proba_selection.npy", model=config["ensemble"]["include_classical"]),
+        features="results/features/features.npz",
+        weights=get_weights_input,
+    output:
+        csv="results/robustness/transfer.csv",
+    params:
+        robustness=ROBUSTNESS,
+        ensemble=config["ensemble"],
+        classical=config["classical"]["models"],
+        extractor=config["architectures"][config["features"]["architecture"]],
+        features=config["features"],
+        weights=get_weights_param,
+        data=config["data"],
+    threads: resource("attack", "threads", 4)
+    resources:
+        mem_mb=scaled("attack", "mem_mb", 16000),
+        runtime=scaled("attack", "runtime", 120),
+    log:
+        "logs/robustness/transfer_matrix.log",
+    benchmark:
+        "benchmarks/robustness/transfer_matrix.tsv"
+    conda:
+        "../envs/tensorflow.yaml"
+    script:
+        "../scripts/transfer_matrix.py"
+
+
+rule robustness_table:
+    input:
+        results=get_attack_results(),
+        transfer="results/robustness/transfer.csv",
+        finetune=get_variant_metrics(),
+    output:
+        robustness=report("results/tables/robustness.csv", category="Robustness",
+                          labels={"table": "clean vs robust accuracy"}, caption="../report/robustness_table.rst"),
+        robustness_md="results/tables/robustness.md",
+        transfer=report("results/tables/transfer.csv", category="Robustness", labels={"table": "transfer matrix"},
+                        caption="../report/transfer_table.rst"),
+        transfer_md="results/tables/transfer.md",
+        adversarial_training=report("results/tables/adversarial_training.csv", category="Robustness",
+                                    labels={"table": "adversarial training"},
+                                    caption="../report/adversarial_training_table.rst"),
+        adversarial_training_md="results/tables/adversarial_training.md",
+    params:
+        robustness=ROBUSTNESS,
+        augmentations=config["augmentations"],
+    log:
+        "logs/tables/robustness_table.log",
+    conda:
+        "../envs/plotting.yaml"
+    script:
+        "../scripts/robustness_table.py"
+
+
+rule robustness_plots:
+    input:
+        results=get_attack_results(),
+        transfer="results/robustness/transfer.csv",
+    output:
+        curves=report(
+            directory("results/plots/robustness"),
+            patterns=["{arch}.png"],
+            category="Robustness",
+            labels={"figure": "accuracy vs eps {arch}"},
+            caption="../report/robustness_curves.rst",
+        ),
+        transfer=report("results/plots/transfer_matrix.png", category="Robustness",
+                        labels={"figure": "transfer matrix"}, caption="../report/transfer_table.rst"),
+    params:
+        robustness=ROBUSTNESS,
+        architectures=ARCHS,
+    log:
+        "logs/plots/robustness_plots.log",
+    conda:
+        "../envs/plotting.yaml"
+    script:
+        "../scripts/robustness_plots.py"
+
+
+rule all_robustness:
+    input:
+        rules.robustness_table.output,
+        rules.robustness_plots.output,
