@@ -14,7 +14,7 @@ def main(snakemake):
     settings = params.robustness
     configure_runtime({"mixed_precision": False, "jit_compile": False}, snakemake.threads)
     splits = Splits.load(inputs.splits)
-    x, y = attack_set(load_configured_dataset(inputs.dataset, params.data), splits, settings)
+    x, y, _ = attack_set(load_configured_dataset(inputs.dataset, params.data), splits, settings)
     if wildcards.target == "ensemble":
         # the differentiable surrogate of the ensembles: mean probability of the fine-tuned members
         members = finetune_members(inputs.metrics, params.members)

@@ -5,8 +5,9 @@ import numpy as np
 from landcover_transfer.data import Splits
 from landcover_transfer.features import build_extractor
 from landcover_transfer.io import atomic_path
-from landcover_transfer.robustness import (attack_set, classical_predictor, ensemble_combiner, finetune_members,
-                                           fit_classical, keras_predictor, load_model, transfer_matrix)
+from landcover_transfer.robustness import (attack_set, check_extractor, classical_predictor, ensemble_combiner,
+                                           finetune_members, fit_classical, keras_predictor, load_model,
+                                           transfer_matrix)
 from landcover_transfer.training import configure_runtime
 from landcover_transfer.workflow import load_configured_dataset, run_script
 
@@ -16,14 +17,16 @@ def main(snakemake):
     settings, batch_size = params.robustness, params.robustness["batch_size"]
     configure_runtime({"mixed_precision": False, "jit_compile": False}, snakemake.threads)
     splits = Splits.load(inputs.splits)
-    x, y = attack_set(load_configured_dataset(inputs.dataset, params.data), splits, settings)
+    x, y, index = attack_set(load_configured_dataset(inputs.dataset, params.data), splits, settings)
     n_classes = len(splits.class_names)
     sources = {"clean": x, **{Path(path).parent.parent.relative_to("results/robustness").as_posix(): np.load(path)
                               for path in inputs.adversarial}}
     predictors = {Path(path).parent.relative_to("results").as_posix(): keras_predictor(load_model(path), batch_size)
                   for path in inputs.models}
     extractor = build_extractor(params.extractor, x.shape[1], params.features["image_size"], params.weights)
-    estimators = fit_classical(params.classical, np.load(inputs.features), splits.fit_index, snakemake.threads)
+    features = np.load(inputs.features)
+    check_extractor(extractor, x, features["val"][index], batch_size)
+    estimators = fit_classical(params.classical, features, splits.fit_index, snakemake.threads)
     predictors.update({f"classical/{name}": classical_predictor(extractor, estimator, n_classes, batch_size)
                        for name, estimator in estimators.items()})
     members = (finetune_members(inputs.metrics, params.ensemble["members"])

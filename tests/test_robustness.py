@@ -211,3 +211,14 @@ def test_transfer_matrix_diagonal_is_the_white_box_accuracy_and_ensembles_combin
     soft = np.mean([m.predict(sources["a"], verbose=0) for m in models.values()], axis=0)
     assert matrix.loc["a", "ensemble/soft_vote"] == np.mean(soft.argmax(1) == y)
     assert matrix.loc["clean", "a"] > matrix.loc["a", "a"]
+
+
+def test_a_rebuilt_extractor_must_reproduce_the_stored_features():
+    from landcover_transfer.features import extract
+
+    extractor = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Conv2D(2, 3), keras.layers.Flatten()])
+    x, *_ = synthetic_data(per_class=4)
+    stored = extract(extractor, x, 8, "stored")
+    robustness.check_extractor(extractor, x, stored, batch_size=5)  # other batches, same features
+    with pytest.raises(DataError, match="forcerun extract_features"):
+        robustness.check_extractor(extractor, x, stored * 1.01 + 1, batch_size=5)

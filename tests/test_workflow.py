@@ -339,6 +339,12 @@ def test_robustness_results_agree_with_the_models_and_with_each_other(tiny_run, 
         headline = min(r["accuracy"][settings["eps"].index(settings["headline_eps"])] for r in results.values())
         assert board.loc[("finetune", variant), f"Robust Accuracy (eps {settings['headline_eps']:g}/255)"] == \
             pytest.approx(headline, abs=5.01e-5)
+    # the transfer job's clean row (classical models refitted, extractor rebuilt) is each model's own result
+    for folder in ([f"classical/{m}" for m in tiny_config["classical"]["models"]]
+                   + [f"ensemble/{m}" for m in tiny_config["ensemble"]["methods"]]):
+        proba = np.load(tiny_run / f"results/{folder}/proba_evaluation.npy")[subset]
+        clean = float(np.mean(proba.argmax(axis=1) == splits.y_evaluation[subset]))
+        assert transfer.loc["clean", folder] == pytest.approx(clean, abs=1e-9), folder
     expected_rows = (len(variants(tiny_config)) + 1) * len(settings["attacks"]) + len(tiny_config["ensemble"]["methods"]) \
         + len(tiny_config["classical"]["models"])
     assert len(table) == expected_rows

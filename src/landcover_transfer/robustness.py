@@ -76,11 +76,11 @@ def attack_subset(y: np.ndarray, size: int, seed: int) -> np.ndarray:
     return np.sort(chosen)
 
 
-def attack_set(dataset, splits, settings: dict) -> tuple[np.ndarray, np.ndarray]:
-    """The images and labels every model is attacked on: `attack_subset` of the evaluation split."""
+def attack_set(dataset, splits, settings: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The images, labels and evaluation-split indices every model is attacked on (`attack_subset`)."""
     arrays = splits.arrays(dataset)
     index = attack_subset(arrays["y_evaluation"], settings["subset_size"], settings["seed"])
-    return arrays["x_evaluation"][index].astype(np.float32), arrays["y_evaluation"][index]
+    return arrays["x_evaluation"][index].astype(np.float32), arrays["y_evaluation"][index], index
 
 
 def finetune_members(metrics_paths: Sequence[str | Path], spec) -> list[str]:
@@ -183,6 +183,16 @@ def fit_classical(specs: dict, features: dict, fit_index: np.ndarray, n_jobs: in
 
     return {name: build_model(spec, n_jobs).fit(features["train"][fit_index], features["y_train"][fit_index])
             for name, spec in specs.items()}
+
+
+def check_extractor(extractor: keras.Model, x: np.ndarray, stored: np.ndarray, batch_size: int) -> None:
+    """The rebuilt feature extractor must reproduce the features the classical models were fitted on."""
+    from .features import extract
+
+    ours = extract(extractor, x, batch_size, "check")
+    if not np.allclose(ours, stored, rtol=1e-3, atol=1e-3 * float(np.abs(stored).max())):
+        raise DataError("results/features/features.npz was computed by another feature extractor than the one "
+                        "the transfer matrix rebuilds (weights changed?): rerun --forcerun extract_features")
 
 
 def transfer_matrix(sources: dict[str, np.ndarray], predictors: dict[str, Callable[[np.ndarray], np.ndarray]],

@@ -106,7 +106,7 @@ def add_robust_accuracy(board: pd.DataFrame, robustness: pd.DataFrame, headline_
 # ---------------------------------------------------------------- plots
 
 def plot_accuracy_vs_eps(results: Sequence[dict], path: str | os.PathLike, title: str) -> None:
-    """Accuracy against eps, one colour per model, solid PGD and dashed FGSM; 1/C chance not drawn."""
+    """Accuracy against eps, one colour per model, solid PGD and dashed FGSM."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     targets = sorted({r["target"] for r in results})
     colours = plt.get_cmap("tab10" if len(targets) <= 10 else "tab20")
@@ -115,6 +115,7 @@ def plot_accuracy_vs_eps(results: Sequence[dict], path: str | os.PathLike, title
         index = targets.index(result["target"])
         ax.plot(result["eps"], result["accuracy"], styles.get(result["attack"], ":"), marker="o",
                 color=colours(index % colours.N), label=f"{result['target'].split('/', 2)[-1]} ({result['attack']})")
+    ax.set_xticks(sorted({eps for r in results for eps in r["eps"]}))
     ax.set_xlabel("eps (L-infinity, 1/255 units)")
     ax.set_ylabel("accuracy on the attack subset")
     ax.set_ylim(0, 1.02)
@@ -126,7 +127,8 @@ def plot_accuracy_vs_eps(results: Sequence[dict], path: str | os.PathLike, title
 
 def plot_transfer_matrix(matrix: pd.DataFrame, path: str | os.PathLike, title: str) -> None:
     """Heat map of the transfer matrix (rows: source of the images, columns: target), accuracy in the cells."""
-    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * matrix.shape[1], 1.5 + 0.45 * matrix.shape[0]))
+    matrix = matrix.rename(index={"ensemble": "ensemble (surrogate)"})
+    fig, ax = plt.subplots(figsize=(3.0 + 0.7 * matrix.shape[1], 1.5 + 0.5 * matrix.shape[0]))
     image = ax.imshow(matrix.to_numpy(dtype=float), cmap="viridis", vmin=0, vmax=1, aspect="auto")
     fig.colorbar(image, ax=ax, label="accuracy")
     ax.set_xticks(range(matrix.shape[1]), matrix.columns, rotation=60, ha="right", fontsize=7)
@@ -165,5 +167,5 @@ def plot_adversarial_examples(x: np.ndarray, x_adv: np.ndarray, y: np.ndarray, l
 def _save(fig, path) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
     plt.close(fig)
