@@ -7,7 +7,7 @@ from landcover_transfer.features import build_extractor
 from landcover_transfer.io import atomic_path
 from landcover_transfer.robustness import (attack_set, check_extractor, classical_predictor, ensemble_combiner,
                                            finetune_members, fit_classical, keras_predictor, load_model,
-                                           transfer_matrix)
+                                           shared_features, transfer_matrix)
 from landcover_transfer.training import configure_runtime
 from landcover_transfer.workflow import load_configured_dataset, run_script
 
@@ -27,7 +27,8 @@ def main(snakemake):
     features = np.load(inputs.features)
     check_extractor(extractor, x, features["val"][index], batch_size)
     estimators = fit_classical(params.classical, features, splits.fit_index, snakemake.threads)
-    predictors.update({f"classical/{name}": classical_predictor(extractor, estimator, n_classes, batch_size)
+    features_of = shared_features(extractor, batch_size)
+    predictors.update({f"classical/{name}": classical_predictor(features_of, estimator, n_classes)
                        for name, estimator in estimators.items()})
     members = (finetune_members(inputs.metrics, params.ensemble["members"])
                + [f"classical/{name}" for name in params.ensemble["include_classical"]])

@@ -222,3 +222,17 @@ def test_a_rebuilt_extractor_must_reproduce_the_stored_features():
     robustness.check_extractor(extractor, x, stored, batch_size=5)  # other batches, same features
     with pytest.raises(DataError, match="forcerun extract_features"):
         robustness.check_extractor(extractor, x, stored * 1.01 + 1, batch_size=5)
+
+
+def test_classical_models_share_one_feature_extraction_per_source():
+    from sklearn.linear_model import LogisticRegression
+
+    from landcover_transfer.features import extract
+
+    extractor = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Conv2D(2, 3), keras.layers.Flatten()])
+    x, y, x_val, _ = synthetic_data(per_class=4)
+    estimator = LogisticRegression(max_iter=200).fit(extract(extractor, x, 8, "fit"), y)
+    features = robustness.shared_features(extractor, batch_size=8)
+    assert features(x_val) is features(x_val)  # the second model of a source reuses the extraction
+    proba = robustness.classical_predictor(features, estimator, N_CLASSES)(x_val)
+    np.testing.assert_allclose(proba, estimator.predict_proba(extract(extractor, x_val, 8, "val")), atol=1e-6)

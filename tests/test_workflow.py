@@ -333,9 +333,9 @@ def test_robustness_results_agree_with_the_models_and_with_each_other(tiny_run, 
             assert result["accuracy"][0] == pytest.approx(clean, abs=1e-9)  # eps 0: the finetune job's own numbers
             assert all(largest <= eps + 1e-4 for largest, eps in zip(result["max_perturbation"], result["eps"]))
         target = f"finetune/{variant}"
-        assert transfer.loc["clean", target] == pytest.approx(clean, abs=1e-9)
+        assert transfer.loc["clean", target] == pytest.approx(clean, abs=5.01e-5)  # the CSV keeps 4 decimals
         white_box = results[settings["transfer_attack"]]["accuracy"][at_transfer]
-        assert transfer.loc[target, target] == pytest.approx(white_box, abs=1e-9)  # the diagonal is white-box
+        assert transfer.loc[target, target] == pytest.approx(white_box, abs=5.01e-5)  # the diagonal is white-box
         headline = min(r["accuracy"][settings["eps"].index(settings["headline_eps"])] for r in results.values())
         assert board.loc[("finetune", variant), f"Robust Accuracy (eps {settings['headline_eps']:g}/255)"] == \
             pytest.approx(headline, abs=5.01e-5)
@@ -344,13 +344,13 @@ def test_robustness_results_agree_with_the_models_and_with_each_other(tiny_run, 
                    + [f"ensemble/{m}" for m in tiny_config["ensemble"]["methods"]]):
         proba = np.load(tiny_run / f"results/{folder}/proba_evaluation.npy")[subset]
         clean = float(np.mean(proba.argmax(axis=1) == splits.y_evaluation[subset]))
-        assert transfer.loc["clean", folder] == pytest.approx(clean, abs=1e-9), folder
+        assert transfer.loc["clean", folder] == pytest.approx(clean, abs=5.01e-5), folder
     expected_rows = (len(variants(tiny_config)) + 1) * len(settings["attacks"]) + len(tiny_config["ensemble"]["methods"]) \
         + len(tiny_config["classical"]["models"])
     assert len(table) == expected_rows
-    assert list(transfer.columns) == ([f"finetune/{v}" for v in variants(tiny_config)]
-                                      + [f"classical/{m}" for m in tiny_config["classical"]["models"]]
-                                      + [f"ensemble/{m}" for m in tiny_config["ensemble"]["methods"]])
+    assert sorted(transfer.columns) == sorted([f"finetune/{v}" for v in variants(tiny_config)]
+                                              + [f"classical/{m}" for m in tiny_config["classical"]["models"]]
+                                              + [f"ensemble/{m}" for m in tiny_config["ensemble"]["methods"]])
 
 
 @pytest.mark.slow

@@ -168,49 +168,26 @@ def keras_predictor(model: keras.Model, batch_size: int) -> Callable[[np.ndarray
     return lambda images: model.predict(images.astype(np.float32), batch_size=batch_size, verbose=0)
 
 
-def classical_predictor(extractor: keras.Model, estimator, n_classes: int,
-                        batch_size: int) -> Callable[[np.ndarray], np.ndarray]:
+def shared_features(extractor: keras.Model, batch_size: int) -> Callable[[np.ndarray], np.ndarray]:
+    """images -> frozen features, extracted once per images array: the classical models of one source share it."""
+    from .features import extract
+
+    last = {}
+
+    def features(images: np.ndarray) -> np.ndarray:
+        if last.get("images") is not images:
+            last.update(images=images, features=extract(extractor, images, batch_size, "transfer"))
+        return last["features"]
+
+    return features
+
+
+def classical_predictor(features: Callable[[np.ndarray], np.ndarray], estimator,
+                        n_classes: int) -> Callable[[np.ndarray], np.ndarray]:
     """Images -> frozen features -> a fitted scikit-learn model's probabilities (no gradient to attack)."""
     from .classical import _full_proba
-    from .features import extract
 
-    return lambda images: _full_proba(estimator, extract(extractor, images, batch_size, "transfer"), n_classes)
-
-
-def fit_classical(specs: dict, features: dict, fit_index: np.ndarray, n_jobs: int | None = None) -> dict:
-    """The classical models refitted exactly as rule train_classical fits them (seeded), by name."""
-    from .classical import build_model
-
-    return {name: build_model(spec, n_jobs).fit(features["train"][fit_index], features["y_train"][fit_index])
-            for name, spec in specs.items()}
-
-
-def check_extractor(extractor: keras.Model, x: np.ndarray, stored: np.ndarray, batch_size: int) -> None:
-    """The rebuilt feature extractor must reproduce the features the classical models were fitted on."""
-    from .features import extract
-
-    ours = extract(extractor, x, batch_size, "check")
-    if not np.allclose(ours, stored, rtol=1e-3, atol=1e-3 * float(np.abs(stored).max())):
-        raise DataError("results/features/features.npz was computed by another feature extractor than the one "
-                        "the transfer matrix rebuilds (weights changed?): rerun --forcerun extract_features")
-
-
-def transfer_matrix(sources: dict[str, np.ndarray], predictors: dict[str, Callable[[np.ndarray], np.ndarray]],
-                    y: np.ndarray, combine: Callable[[dict], dict] | None = None) -> pd.DataFrame:
-    """Accuracy (rows: source of the images, columns: target model) of every target on every source's images.
-
-    `predictors` map a target name to images -> probabilities; `combine` adds targets computed from those
-    probabilities (the ensembles), so every model is run once per source.
-    """
-    rows = {}
-    for source, images in sources.items():
-        probas = {name: predict(images) for name, predict in predictors.items()}
-        probas.update(combine(probas) if combine else {})
-        rows[source] = {name: float(np.mean(proba.argmax(axis=1) == y)) for name, proba in probas.items()}
-        log.info("transfer from %s: %s", source, ", ".join(f"{k} {v:.3f}" for k, v in rows[source].items()))
-    matrix = pd.DataFrame.from_dict(rows, orient="index")
-    matrix.index.name = "source"
-    return matrix
+    return lambda images: _full_proba(estimator, features(images), n_classes)
 
 
 def ensemble_combiner(methods: Sequence[str], members: Sequence[str], probas_selection: Sequence[np.ndarray],
