@@ -24,7 +24,7 @@ def main(snakemake):
         members = [wildcards.target]
         logits = logits_model(load_model(inputs.models[0]))
     result, adversarial = evaluate_attack(logits, wildcards.attack, x, y, settings)
-    kept = adversarial[settings["eps"].index(settings["transfer_eps"])]
+    kept = adversarial[result["eps"].index(settings["transfer_eps"])]
     write_npy(output.adversarial, kept)
     plot_adversarial_examples(x, kept, y, logits, splits.class_names, output.examples,
                               f"{wildcards.target}: {wildcards.attack} at eps {settings['transfer_eps']}/255")

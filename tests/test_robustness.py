@@ -73,6 +73,9 @@ def test_eps_zero_is_the_clean_accuracy_and_perturbations_stay_within_eps_and_pi
         assert result["max_perturbation"][-1] > 3.9  # the attack did use its budget
         assert all(images.min() >= 0 and images.max() <= 255 for images in adversarial)
         assert np.array_equal(adversarial[0], x)
+        assert all(later <= earlier for earlier, later in zip(result["accuracy"], result["accuracy"][1:]))
+        for accuracy, images in zip(result["accuracy"], adversarial):  # the kept images reproduce the numbers
+            assert accuracy == np.mean(model.predict(images, verbose=0).argmax(1) == y)
         assert result["accuracy"][-1] < clean  # eps 4 hurts an undefended model
 
 

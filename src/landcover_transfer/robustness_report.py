@@ -28,6 +28,10 @@ def eps_column(eps) -> str:
     return f"eps {eps:g}/255"
 
 
+def _by_eps(result: dict) -> dict:
+    return {eps_column(eps): accuracy for eps, accuracy in zip(result["eps"], result["accuracy"])}
+
+
 def _split_target(target: str) -> tuple[str, str]:
     family, _, model = target.partition("/")
     return family, model or SURROGATE
@@ -45,7 +49,7 @@ def robustness_table(results: Sequence[dict], transfer: pd.DataFrame, settings: 
     for result in results:
         family, model = _split_target(result["target"])
         rows.append({"Family": family, "Model": model, "Attack": result["attack"], "Mode": WHITE_BOX,
-                     **dict(zip(columns, result["accuracy"]))})
+                     **_by_eps(result)})
     clean_column, transfer_column = eps_column(0), eps_column(settings["transfer_eps"])
     finetune_sources = [s for s in transfer.index if s.startswith("finetune/")]
     for target in transfer.columns:
@@ -88,8 +92,9 @@ def adversarial_training_table(results: Sequence[dict], finetune: pd.DataFrame, 
             continue
         _, arch, strategy, aug = result["target"].split("/")
         if (arch, strategy) in trained:
-            rows.append([arch, strategy, aug, aug in adversarial, result["attack"], *result["accuracy"],
-                         seconds.get(result["target"])])
+            rows.append({"Architecture": arch, "Strategy": strategy, "Augmentation": aug,
+                         "Adversarial Training": aug in adversarial, "Attack": result["attack"], **_by_eps(result),
+                         "Seconds per Epoch": seconds.get(result["target"])})
     return pd.DataFrame(rows, columns=columns).sort_values(["Architecture", "Strategy", "Attack", "Augmentation"],
                                                            kind="mergesort").reset_index(drop=True)
 
