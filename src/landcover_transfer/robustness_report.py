@@ -151,15 +151,21 @@ def plot_transfer_matrix(matrix: pd.DataFrame, path: str | os.PathLike, title: s
 
 def plot_adversarial_examples(x: np.ndarray, x_adv: np.ndarray, y: np.ndarray, logits, class_names: list[str],
                               path: str | os.PathLike, title: str, n_examples: int = 5) -> None:
-    """Rows of original (label, prediction), perturbation (amplified to the full colour range), adversarial."""
-    clean = logits.predict(x[:n_examples], verbose=0).argmax(1)
-    attacked = logits.predict(x_adv[:n_examples], verbose=0).argmax(1)
+    """Rows of original (label, prediction), perturbation (amplified to the full colour range), adversarial.
+
+    Shows images the model gets right without attack where there are enough (a wrong one needs no perturbation).
+    """
+    clean = logits.predict(x, verbose=0).argmax(1)
+    shown = np.concatenate([np.flatnonzero(clean == y), np.flatnonzero(clean != y)])[:n_examples]
+    x, x_adv, y, clean = x[shown], x_adv[shown], y[shown], clean[shown]
+    attacked = logits.predict(x_adv, verbose=0).argmax(1)
     fig, axes = plt.subplots(len(clean), 3, figsize=(6.6, 2.2 * len(clean)), squeeze=False)
-    for row, (image, adversarial) in enumerate(zip(x[:n_examples], x_adv[:n_examples])):
+    for row, (image, adversarial) in enumerate(zip(x, x_adv)):
         delta = adversarial - image
-        scale = max(float(np.abs(delta).max()), 1e-9)
+        scale = float(np.abs(delta).max())
+        amplified = 0.5 + delta / (2 * scale) if scale else np.full_like(delta, 0.5)
         panels = [(image / 255, f"true {class_names[y[row]]}\npred {class_names[clean[row]]}"),
-                  (0.5 + delta / (2 * scale), f"perturbation x{127.5 / scale:.0f}\nmax {scale:.2f}/255"),
+                  (amplified, f"perturbation x{127.5 / scale:.0f}\nmax {scale:.2f}/255" if scale else "no perturbation"),
                   (adversarial / 255, f"adversarial\npred {class_names[attacked[row]]}")]
         for ax, (picture, label) in zip(axes[row], panels):
             ax.imshow(np.clip(picture, 0, 1))
