@@ -1,5 +1,6 @@
 # landcover-transfer: the study's transfer-learning workflow for Sentinel-2 land-cover images.
-# Stages have their own target rules (all_data, all_classical, all_finetune, all_ensemble, all_tables);
+# Stages have their own target rules (all_data, all_classical, all_finetune, all_ensemble, all_robustness,
+# all_tables);
 # `snakemake -j4` runs them all with config/config.yaml.
 
 import os
@@ -22,6 +23,7 @@ include: "rules/data.smk"
 include: "rules/classical.smk"
 include: "rules/finetune.smk"
 include: "rules/ensemble.smk"
+include: "rules/robustness.smk"
 include: "rules/aggregate.smk"
 
 
@@ -34,3 +36,4 @@ rule all:
         rules.all_finetune.input,
         rules.all_ensemble.input,
         rules.all_tables.input,
+        rules.all_robustness.input,

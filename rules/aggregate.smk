@@ -5,12 +5,14 @@ rule leaderboard:
         classical=expand("results/classical/{model}/metrics.json", model=CLASSICAL),
         finetune=get_variant_metrics(),
         ensemble=expand("results/ensemble/{method}/metrics.json", method=ENSEMBLE_METHODS),
+        robustness="results/tables/robustness.csv",
     output:
         csv=table_report("results/tables/leaderboard.csv", "Summary", "leaderboard", "../report/leaderboard.rst"),
         md="results/tables/leaderboard.md",
         html=table_report("results/tables/leaderboard.html", "Summary", "leaderboard", "../report/leaderboard.rst"),
     params:
         study_reference=config["study_reference"],
+        headline_eps=config["robustness"]["headline_eps"],
     log:
         "logs/tables/leaderboard.log",
     conda:

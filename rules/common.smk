@@ -42,6 +42,8 @@ localrules:
     leaderboard,
     plots,
     effective_config,
+    robustness_table,
+    robustness_plots,
 
 
 GRID = config["finetune"]
@@ -50,6 +52,9 @@ STRATEGIES = GRID["strategies"]
 AUGMENTATIONS = GRID["augmentations"]
 CLASSICAL = list(config["classical"]["models"])
 ENSEMBLE_METHODS = config["ensemble"]["methods"]
+ROBUSTNESS = config["robustness"]
+# Attacked models: every fine-tuned variant (white-box) and the ensembles' differentiable surrogate.
+ATTACK_TARGETS = [f"finetune/{v}" for v in variant_ids(config)] + ["ensemble"]
 
 
 def _alternatives(names):
@@ -174,3 +179,19 @@ def scaled(rule_name, key, default):
     """Memory and runtime grow with each retry (`--retries`): the first failure is often the limit itself."""
     base = resource(rule_name, key, default)
     return lambda wildcards, attempt: base * attempt
+
+
+def get_attack_inputs(wildcards):
+    """The attacked model; for the ensemble surrogate every variant (members are chosen inside the job)."""
+    files = {"dataset": get_dataset(wildcards), "splits": "results/data/splits.npz"}
+    if wildcards.target == "ensemble":
+        files["models"] = [f"results/finetune/{v}/model.keras" for v in variant_ids(config)]
+        files["metrics"] = get_variant_metrics()
+    else:
+        files["models"] = [f"results/{wildcards.target}/model.keras"]
+    return files
+
+
+def get_attack_results():
+    return expand("results/robustness/{target}/{attack}/robust.json", target=ATTACK_TARGETS,
+                  attack=ROBUSTNESS["attacks"])

@@ -127,6 +127,8 @@ BAD_REFERENCES = [
     ("ensemble.members", ["vgg16/last_block/none", "vgg16/last_block/rot90"], "vgg16/last_block/rot90"),
     ("features.architecture", "alexnet", "alexnet"),
     ("ensemble.include_classical", ["knn"], "knn"),
+    ("robustness.headline_eps", 3, "3"),
+    ("robustness.attacks", ["fgsm"], "pgd"),
 ]
 
 
@@ -195,7 +197,7 @@ SHORT_MESSAGES = [
      "in a file passed with --configfile (README, 'Changing settings')"),
     ({"colour": "red"}, "unknown config key 'colour': valid keys here: data, evaluation, weights, "
      "random_weights_policy, pretrain, features, classical, finetune, training, head, architectures, strategies, "
-     "schedules, augmentations, ensemble, study_reference, resources"),
+     "schedules, augmentations, ensemble, study_reference, robustness, resources"),
     ({"training": {"seed": "43"}},  # what --config 'training={seed: 43}' gives
      "training.seed: '43' is not of type 'integer'; a value given inside a --config mapping arrives as text: "
      "set it in a file passed with --configfile (README, 'Changing settings')"),

@@ -60,11 +60,11 @@ ACCOUNT = "lcttest"  # Slurm lower-cases account names
 # rules/common.smk's `localrules:` (checked against the file below, so a change there is noticed)
 LOCAL_RULES = {
     "make_splits", "classical_table", "finetune_table", "ensemble", "ensemble_table", "leaderboard", "plots",
-    "effective_config",
+    "effective_config", "robustness_table", "robustness_plots",
 }
 # submitted by the tiny run; extract_features goes to a GPU by the profile's decision (set-resources)
-GPU_RULES = {"finetune", "extract_features"}
-CPU_RULES = {"synthetic_dataset", "train_classical"}
+GPU_RULES = {"finetune", "extract_features", "attack"}
+CPU_RULES = {"synthetic_dataset", "train_classical", "transfer_matrix"}
 
 
 # ------------------------------------------------------------------ helpers
@@ -271,8 +271,10 @@ def test_failed_variant_is_rerun_alone(slurm_cluster, tmp_path):
 
     # ---- the cause is removed: the plan is that one training plus the aggregation
     blocker.unlink()
+    # robustness: the fixed variant and the ensemble surrogate are attacked (the good variant was in run 1)
     expected = {"all": 1, "finetune": 1, "finetune_table": 1, "ensemble": 2, "ensemble_table": 1,
-                "leaderboard": 1, "plots": 1}
+                "leaderboard": 1, "plots": 1, "attack": 2, "transfer_matrix": 1, "robustness_table": 1,
+                "robustness_plots": 1}
     plan = _run(cluster, [*args, "--dry-run"], workdir, "dry run after the fix", timeout=300)
     assert plan.returncode == 0, _tail(plan.stdout)
     assert parse_job_stats(plan.stdout) == expected, _tail(plan.stdout)
@@ -288,9 +290,10 @@ def test_failed_variant_is_rerun_alone(slurm_cluster, tmp_path):
     assert stats == expected, _tail(second.stdout)
     new = _new_records(cluster, seen)
     print("  rerun SLURM jobs:", [(r.rule, _wildcards(r), r.state) for r in new])
-    assert [(r.rule, _wildcards(r), r.state, r.partition) for r in new] == [
+    assert [(r.rule, _wildcards(r), r.state, r.partition) for r in new if r.rule == "finetune"] == [
         ("finetune", _variant_key(BROKEN_V), "COMPLETED", cluster.gpu_partition)
     ], new
+    assert sorted(r.rule for r in new) == ["attack", "attack", "finetune", "transfer_matrix"], new
     for path in ("results/tables/finetune.csv", "results/tables/ensemble.csv", "results/tables/leaderboard.csv",
                  "results/plots/variant_accuracy.png", f"results/finetune/{BROKEN_V}/metrics.json"):
         assert (workdir / path).is_file(), path

@@ -37,6 +37,9 @@ CLASSICAL_FILES = ("metrics.json", "report.csv", "confusion.png", "proba_selecti
 ENSEMBLE_FILES = ("metrics.json", "report.csv", "confusion.png", "proba_evaluation.npy")
 TABLES = ("classical", "finetune", "ensemble", "leaderboard")
 AGGREGATION = {"finetune_table", "ensemble", "ensemble_table", "leaderboard", "plots", "effective_config", "all"}
+# downstream of every variant too: its attacks, the ensemble surrogate's, and the robustness tables
+ROBUSTNESS_JOBS = {"attack", "transfer_matrix", "robustness_table", "robustness_plots"}
+ROBUSTNESS_TABLES = ("robustness", "transfer", "adversarial_training")
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -78,6 +81,11 @@ def expected_job_counts(config) -> dict[str, int]:
         "leaderboard": 1,
         "plots": 1,
         "effective_config": 1,
+        # every variant and the ensemble surrogate, per attack
+        "attack": (len(variants(config)) + 1) * len(config["robustness"]["attacks"]),
+        "transfer_matrix": 1,
+        "robustness_table": 1,
+        "robustness_plots": 1,
         "all": 1,
     }
     return {job: n for job, n in counts.items() if n}
@@ -191,7 +199,16 @@ def expected_outputs(config) -> list[str]:
     files += [f"results/config/effective_config.{ext}" for ext in ("yaml", "html")]
     files += [f"results/plots/{p}.png" for p in ("variant_accuracy", "factor_effects", "leaderboard")]
     files += [f"results/plots/curves/{a}.png" for a in config["finetune"]["architectures"]]
+    files += [f"results/robustness/{target}/{attack}/{name}" for target in attack_targets(config)
+              for attack in config["robustness"]["attacks"] for name in ("robust.json", "adversarial.npy", "examples.png")]
+    files += [f"results/tables/{t}.{ext}" for t in ROBUSTNESS_TABLES for ext in ("csv", "md")]
+    files += ["results/robustness/transfer.csv", "results/plots/transfer_matrix.png"]
+    files += [f"results/plots/robustness/{a}.png" for a in config["finetune"]["architectures"]]
     return files
+
+
+def attack_targets(config) -> list[str]:
+    return [f"finetune/{v}" for v in variants(config)] + ["ensemble"]
 
 
 @pytest.mark.slow
@@ -308,6 +325,48 @@ def test_metrics_accuracy_matches_the_saved_probabilities(tiny_run, tiny_config)
 
 
 @pytest.mark.slow
+def test_robustness_results_agree_with_the_models_and_with_each_other(tiny_run, tiny_config):
+    from landcover_transfer.robustness import attack_subset
+
+    settings = tiny_config["robustness"]
+    splits = Splits.load(tiny_run / "results/data/splits.npz")
+    subset = attack_subset(splits.y_evaluation, settings["subset_size"], settings["seed"])
+    transfer = pd.read_csv(tiny_run / "results/robustness/transfer.csv", index_col="source")
+    table = pd.read_csv(tiny_run / "results/tables/robustness.csv")
+    board = pd.read_csv(tiny_run / "results/tables/leaderboard.csv").set_index(["Family", "Model"])
+    eps = sorted(settings["eps"])
+    at_transfer, at_headline = eps.index(settings["transfer_eps"]), eps.index(settings["headline_eps"])
+    for variant in variants(tiny_config):
+        proba = np.load(tiny_run / f"results/finetune/{variant}/proba_evaluation.npy")[subset]
+        clean = float(np.mean(proba.argmax(axis=1) == splits.y_evaluation[subset]))
+        results = {attack: json.loads((tiny_run / f"results/robustness/finetune/{variant}/{attack}/robust.json")
+                                      .read_text()) for attack in settings["attacks"]}
+        for result in results.values():
+            assert result["eps"] == eps and result["n_images"] == len(subset)
+            assert result["accuracy"][0] == pytest.approx(clean, abs=1e-9)  # eps 0: the finetune job's own numbers
+            assert all(largest <= eps + 1e-4 for largest, eps in zip(result["max_perturbation"], result["eps"]))
+        target = f"finetune/{variant}"
+        assert transfer.loc["clean", target] == pytest.approx(clean, abs=5.01e-5)  # the CSV keeps 4 decimals
+        white_box = results[settings["transfer_attack"]]["accuracy"][at_transfer]
+        assert transfer.loc[target, target] == pytest.approx(white_box, abs=5.01e-5)  # the diagonal is white-box
+        headline = min(r["accuracy"][at_headline] for r in results.values())
+        assert board.loc[("finetune", variant), f"Robust Accuracy (eps {settings['headline_eps']:g}/255)"] == \
+            pytest.approx(headline, abs=5.01e-5)
+    # the transfer job's clean row (classical models refitted, extractor rebuilt) is each model's own result
+    for folder in ([f"classical/{m}" for m in tiny_config["classical"]["models"]]
+                   + [f"ensemble/{m}" for m in tiny_config["ensemble"]["methods"]]):
+        proba = np.load(tiny_run / f"results/{folder}/proba_evaluation.npy")[subset]
+        clean = float(np.mean(proba.argmax(axis=1) == splits.y_evaluation[subset]))
+        assert transfer.loc["clean", folder] == pytest.approx(clean, abs=5.01e-5), folder
+    expected_rows = (len(variants(tiny_config)) + 1) * len(settings["attacks"]) + len(tiny_config["ensemble"]["methods"]) \
+        + len(tiny_config["classical"]["models"])
+    assert len(table) == expected_rows
+    assert sorted(transfer.columns) == sorted([f"finetune/{v}" for v in variants(tiny_config)]
+                                              + [f"classical/{m}" for m in tiny_config["classical"]["models"]]
+                                              + [f"ensemble/{m}" for m in tiny_config["ensemble"]["methods"]])
+
+
+@pytest.mark.slow
 def test_forcerun_of_one_variant_plans_only_it_and_the_aggregation(tiny_run, tiny_config, run_snakemake):
     target = variants(tiny_config)[0]
     result = run_snakemake(tiny_run, "-n", "--forcerun", f"results/finetune/{target}/metrics.json",
@@ -319,7 +378,10 @@ def test_forcerun_of_one_variant_plans_only_it_and_the_aggregation(tiny_run, tin
 def _assert_reruns_only(output: str, target: str, config) -> None:
     counts = job_counts(output)
     expected = {"finetune": 1, "finetune_table": 1, "ensemble": len(config["ensemble"]["methods"]),
-                "ensemble_table": 1, "leaderboard": 1, "plots": 1, "all": 1}
+                "ensemble_table": 1, "leaderboard": 1, "plots": 1, "all": 1,
+                # the variant's attacks and the ensemble surrogate's
+                "attack": 2 * len(config["robustness"]["attacks"]), "transfer_matrix": 1, "robustness_table": 1,
+                "robustness_plots": 1}
     assert counts == expected
     assert planned_trainings(output) == [target]
 
@@ -352,15 +414,15 @@ def test_deleted_variant_is_retrained_alone(tiny_run, tiny_config, tmp_path, run
     # The tables are now older than the retrained variant. Snakemake rebuilds them only if an input's
     # content changed (files under 1 MB are compared by checksum): training is deterministic, so the new
     # metrics.json can equal the recorded one byte for byte (wall_time_s is rounded to 0.1 s) — then
-    # nothing is left to do. (This made the test flaky when it always expected a rebuild.)
+    # the tables stay. (This made the test flaky when it always expected a rebuild.)
     rest = run_snakemake(work, "-n", "--configfile", TINY_CONFIG, timeout=300)
     assert rest.returncode == 0, out(rest)
-    if metrics.read_bytes() == recorded:
-        assert "Nothing to be done" in out(rest), out(rest)[-3000:]
-    else:
-        counts = job_counts(out(rest))
-        assert "finetune" not in counts and "train_classical" not in counts
-        assert set(counts) <= AGGREGATION and "finetune_table" in counts
+    # The retrained model.keras is new (over 1 MB: compared by time), so its attacks always rerun.
+    counts = job_counts(out(rest))
+    assert "finetune" not in counts and "train_classical" not in counts
+    assert set(counts) <= AGGREGATION | ROBUSTNESS_JOBS and "attack" in counts
+    if metrics.read_bytes() != recorded:
+        assert "finetune_table" in counts
 
 
 CONFIG_EDITS_NO_JOB_READS = {
@@ -395,7 +457,7 @@ def test_a_changed_learning_rate_retrains_exactly_that_strategy(tiny_run, tiny_c
     plan = run_snakemake(tiny_run, "-n", "--configfile", TINY_CONFIG, overlay, timeout=300)
     assert plan.returncode == 0, out(plan)
     assert sorted(planned_trainings(out(plan))) == sorted(v for v in variants(tiny_config) if "/last_block/" in v)
-    assert set(job_counts(out(plan))) - {"finetune"} <= AGGREGATION
+    assert set(job_counts(out(plan))) - {"finetune"} <= AGGREGATION | ROBUSTNESS_JOBS
 
 
 def test_a_layer_that_does_nothing_stops_the_run_before_any_job(tmp_path, run_snakemake):
@@ -428,7 +490,8 @@ def test_outputs_deleted_after_a_finished_training_are_rebuilt_without_training(
     assert not re.search(r"^Epoch \d+/", log, re.M)  # no epoch trained
     assert {name: (folder / name).read_bytes() for name in before} == before
     rest = run_snakemake(work, "-n", "--configfile", TINY_CONFIG, timeout=300)
-    assert "Nothing to be done" in out(rest), out(rest)[-3000:]  # identical metrics: no table to rebuild
+    # identical metrics: no table to rebuild; the rewritten model.keras (saved with its date) is attacked again
+    assert set(job_counts(out(rest))) <= ROBUSTNESS_JOBS | {"leaderboard", "all"}, out(rest)[-3000:]
 
 
 @pytest.mark.slow

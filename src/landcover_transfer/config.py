@@ -15,6 +15,8 @@ from .errors import ConfigError
 FROM_COMMAND_LINE = ("; a value given inside a --config mapping arrives as text: set it in a file passed with "
                      "--configfile (README, 'Changing settings')")
 NULL_AS_TEXT = ("null", "None", "~")
+#: The pseudo-layer of an augmentation policy that turns on adversarial training (see robustness.py).
+ADVERSARIAL_ENTRY = "Adversarial"
 
 
 def check_references(config: dict) -> None:
@@ -52,6 +54,11 @@ def check_references(config: dict) -> None:
         problems += [f"ensemble.members: '{m}' is not in the fine-tuning grid" for m in members if m not in variants]
     unknown_classical = [m for m in config["ensemble"]["include_classical"] if m not in config["classical"]["models"]]
     problems += [f"ensemble.include_classical: unknown classical model '{m}'" for m in unknown_classical]
+    robustness = config["robustness"]
+    problems += [f"robustness.{key}: {robustness[key]} is not in robustness.eps {robustness['eps']}"
+                 for key in ("headline_eps", "transfer_eps") if robustness[key] not in robustness["eps"]]
+    if robustness["transfer_attack"] not in robustness["attacks"]:
+        problems.append(f"robustness.transfer_attack: '{robustness['transfer_attack']}' is not in robustness.attacks")
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
 

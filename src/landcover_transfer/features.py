@@ -16,6 +16,8 @@ log = logging.getLogger(__name__)
 
 
 def build_extractor(arch: dict, data_size: int, image_size: int, weights: str | None) -> keras.Model:
+    # Seeded: with random weights (weights: null) the transfer matrix rebuilds this same extractor.
+    keras.utils.set_random_seed(0)
     base = build_base(arch, image_size, weights)
     base.trainable = False
     inputs, x = inputs_to_base(arch, data_size, image_size)

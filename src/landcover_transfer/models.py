@@ -88,7 +88,8 @@ def inputs_to_base(arch: dict, data_size: int, image_size: int) -> tuple[keras.K
 
 def build_finetune_model(arch: dict, head: dict, n_classes: int, data_size: int, image_size: int,
                          weights: str | None) -> tuple[keras.Model, keras.Model]:
-    """The study's model: base (BatchNorm in inference mode) -> GAP -> [Dropout] -> [BN] -> Dense -> Dropout -> softmax.
+    """The study's model: base (BatchNorm in inference mode) -> GAP -> [Dropout] -> [BN] -> Dense -> Dropout ->
+    Dense `logits` -> softmax `predictions`.
 
     Returns (model, base) so strategies can set the base's trainable layers.
     """
@@ -104,8 +105,10 @@ def build_finetune_model(arch: dict, head: dict, n_classes: int, data_size: int,
         x = keras.layers.BatchNormalization(name="head_bn")(x)
     x = keras.layers.Dense(head["dense_units"], activation="relu", name="dense")(x)
     x = keras.layers.Dropout(head["dropout"], name="dropout")(x)
-    # float32 output keeps the softmax numerically safe under mixed precision.
-    outputs = keras.layers.Dense(n_classes, activation="softmax", dtype="float32", name="predictions")(x)
+    # float32 keeps the softmax numerically safe under mixed precision. The logits are a layer of their
+    # own so attacks can differentiate them from the saved model (a saturated softmax masks the gradient).
+    logits = keras.layers.Dense(n_classes, dtype="float32", name="logits")(x)
+    outputs = keras.layers.Activation("softmax", dtype="float32", name="predictions")(logits)
     return keras.Model(inputs, outputs, name=f"{arch['constructor']}_finetune"), base
 
 

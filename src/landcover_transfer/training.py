@@ -23,6 +23,7 @@ from .errors import ConfigError
 from .io import atomic_path
 from .models import build_finetune_model, set_trainable_blocks
 from .resume import ResumeFolder
+from .robustness import split_adversarial, with_adversarial_training
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,12 @@ def probe_augmentations(policies: dict[str, list[dict]], seed: int = 0, draws: i
     """
     probe = np.random.default_rng(seed).uniform(0, 255, (draws, 16, 16, 3)).astype("float32")
     problems = []
-    for name, layers in policies.items():
+    for name, policy in policies.items():
+        try:
+            layers, _ = split_adversarial(policy)  # adversarial training is checked, not probed: it needs a model
+        except ConfigError as error:
+            problems.append(f"augmentations.{name}: {error}")
+            continue
         for entry in layers:
             (layer_name, kwargs), = entry.items()
             try:
@@ -240,8 +246,10 @@ def train_variant(
     runtime = configure_runtime(training, threads)
     seed = training["seed"]
     keras.utils.set_random_seed(seed)
+    augmentation, adversarial = split_adversarial(augmentation)
     model, base = build_finetune_model(arch, head, n_classes, arrays["x_fit"].shape[1],
                                        image_size_for(arch, training), weights)
+    model = with_adversarial_training(model, adversarial)
     plan = phase_plan(strategy["phases"], training["epochs"])
     set_trainable_blocks(base, arch["blocks"], max(phase["blocks"] for phase in plan))  # every prefix exists
     inference_view = keras.Model(model.inputs, model.outputs, name=model.name)  # the layers, no optimizer

@@ -1,0 +1,331 @@
+"""Adversarial robustness (the study's Question 4): FGSM and PGD with the Adversarial Robustness Toolbox.
+
+Threat model: L-infinity in raw pixel space. Every model takes 0..255 pixels (preprocessing is inside it),
+so an eps of k/255 in the usual [0, 1] convention is a perturbation of k pixel levels here, and the
+config's eps grid (in 1/255 units) is used as is. Attacks differentiate the `logits` layer: a saturated
+softmax output masks the gradient. Robust accuracy is measured on a fixed, seeded, stratified subset of
+the evaluation split, the same images for every model.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import keras
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from .config import ADVERSARIAL_ENTRY
+from .errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+ATTACKS = ("fgsm", "pgd")
+PIXEL_RANGE = (0.0, 255.0)
+
+
+def load_model(path: str | Path) -> keras.Model:
+    """A saved model, deserialised in Keras safe mode (no arbitrary code such as Lambda layers)."""
+    from . import models  # noqa: F401  (registers the Preprocess layer every saved variant contains)
+
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except (ValueError, TypeError, OSError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataError(f"{path}: cannot load the model in Keras safe mode ({first_line}); "
+                        "only models saved by this workflow can be attacked") from None
+
+
+def logits_model(model: keras.Model, name: str | None = None) -> keras.Model:
+    """The same layers up to the pre-softmax `logits` layer."""
+    try:
+        logits = model.get_layer("logits").output
+    except ValueError:
+        raise DataError(f"model {model.name} has no 'logits' layer (saved before attacks existed): "
+                        "retrain it (delete its folder under results/finetune)") from None
+    return keras.Model(model.inputs, logits, name=name or f"{model.name}_logits")
+
+
+def ensemble_logits_model(members: Sequence[keras.Model]) -> keras.Model:
+    """Differentiable surrogate of an ensemble: log of the mean of the members' probabilities.
+
+    Its softmax is the soft vote; computed as logsumexp of the members' log-softmax, so it stays finite
+    where a member's softmax saturates.
+    """
+    inputs = keras.Input(shape=members[0].input_shape[1:], name="pixels")
+    log_probas = [keras.ops.log_softmax(logits_model(m, name=f"member_{i}")(inputs))
+                  for i, m in enumerate(members)]
+    outputs = keras.ops.logsumexp(keras.ops.stack(log_probas), axis=0) - math.log(len(members))
+    return keras.Model(inputs, outputs, name="ensemble_surrogate")
+
+
+def attack_subset(y: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Sorted indices of a stratified, seeded subset of `size` images (all of them when size >= len(y))."""
+    n_classes = len(np.unique(y))
+    if size >= len(y):
+        return np.arange(len(y))
+    if size < n_classes:
+        raise ConfigError(f"robustness.subset_size {size} is below the {n_classes} classes: "
+                          f"use at least {n_classes} so every class is attacked")
+    chosen, _ = train_test_split(np.arange(len(y)), train_size=size, stratify=y, random_state=seed)
+    return np.sort(chosen)
+
+
+def attack_set(dataset, splits, settings: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The images, labels and evaluation-split indices every model is attacked on (`attack_subset`)."""
+    arrays = splits.arrays(dataset)
+    index = attack_subset(arrays["y_evaluation"], settings["subset_size"], settings["seed"])
+    return arrays["x_evaluation"][index].astype(np.float32), arrays["y_evaluation"][index], index
+
+
+def finetune_members(metrics_paths: Sequence[str | Path], spec) -> list[str]:
+    """The fine-tuned ensemble members ('finetune/arch/strategy/aug'), chosen as rule `ensemble` does."""
+    from .ensemble import select_members
+    from .io import read_json
+
+    candidates = {}
+    for path in metrics_paths:
+        metrics = read_json(path)
+        candidates[f"{metrics['architecture']}/{metrics['strategy']}/{metrics['augmentation']}"] = metrics
+    return [f"finetune/{vid}" for vid in select_members(candidates, spec)]
+
+
+def art_classifier(logits: keras.Model):
+    """ART's wrapper of a logits model: cross-entropy on logits, pixels clipped to 0..255."""
+    import tensorflow as tf
+    from art.estimators.classification import TensorFlowV2Classifier
+
+    # ART calls the model eagerly inside its GradientTape; as a tf.function each step runs as one graph
+    # (measured: 0.44 s instead of 10 s for PGD-3 on 36 images, MobileNetV2 at 32 px, after tracing).
+    forward = tf.function(lambda images, training=False: logits(images, training=training), reduce_retracing=True)
+    return TensorFlowV2Classifier(
+        model=forward, nb_classes=logits.output_shape[-1], input_shape=tuple(logits.input_shape[1:]),
+        loss_object=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), clip_values=PIXEL_RANGE,
+    )
+
+
+def make_attack(name: str, classifier, eps: float, settings: dict):
+    """An ART evasion attack at L-infinity radius `eps` (pixel levels), untargeted."""
+    from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent
+
+    batch_size = settings["batch_size"]
+    if name == "fgsm":
+        return FastGradientMethod(classifier, norm=np.inf, eps=eps, eps_step=eps, batch_size=batch_size)
+    if name == "pgd":
+        pgd = settings["pgd"]
+        return ProjectedGradientDescent(
+            classifier, norm=np.inf, eps=eps, eps_step=eps * pgd["relative_step_size"], max_iter=pgd["steps"],
+            num_random_init=int(pgd["random_start"]), batch_size=batch_size, verbose=False,
+        )
+    raise ConfigError(f"unknown attack '{name}': choose one of {', '.join(ATTACKS)}")
+
+
+def perturb(name: str, classifier, x: np.ndarray, y: np.ndarray, eps: float, settings: dict) -> np.ndarray:
+    """Adversarial versions of `x` (true labels `y`, so no label leaking); eps 0 returns `x` itself."""
+    if eps == 0:
+        return x
+    keras.utils.set_random_seed(settings["seed"])  # PGD's random start: same images for every rerun
+    return make_attack(name, classifier, eps, settings).generate(x=x, y=y)
+
+
+def predict_labels(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndarray:
+    return model.predict(x, batch_size=batch_size, verbose=0).argmax(axis=1)
+
+
+def evaluate_attack(logits: keras.Model, name: str, x: np.ndarray, y: np.ndarray,
+                    settings: dict) -> tuple[dict, list[np.ndarray]]:
+    """Robust accuracy at every eps of `settings['eps']` (ascending), and the adversarial images of each eps.
+
+    An image broken at a smaller eps stays broken at the larger ones (that image lies in the larger ball
+    too), so accuracy never rises with eps and the kept images reproduce it. Per eps the result dict holds
+    `accuracy`, `seconds` (attack time) and `max_perturbation` (largest L-infinity change, for the record).
+    """
+    classifier = art_classifier(logits)
+    x = x.astype(np.float32)
+    result = {"attack": name, "n_images": len(x), "eps": [], "accuracy": [], "seconds": [], "max_perturbation": []}
+    adversarial, worst, broken = [], x, np.zeros(len(x), dtype=bool)
+    for eps in sorted(settings["eps"]):
+        started = time.time()
+        x_adv = perturb(name, classifier, x, y, float(eps), settings)
+        seconds = time.time() - started
+        worst = np.where(broken[:, None, None, None], worst, x_adv)
+        broken |= predict_labels(logits, x_adv, settings["batch_size"]) != y
+        result["eps"].append(eps)
+        result["accuracy"].append(float(np.mean(~broken)))
+        result["seconds"].append(round(seconds, 2))
+        result["max_perturbation"].append(float(np.abs(worst - x).max()))
+        adversarial.append(worst)
+        log.info("%s eps %s/255: accuracy %.4f (%.1f s)", name, eps, result["accuracy"][-1], seconds)
+    return result, adversarial
+
+
+# ---------------------------------------------------------------- transfer
+
+def keras_predictor(model: keras.Model, batch_size: int) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda images: model.predict(images.astype(np.float32), batch_size=batch_size, verbose=0)
+
+
+def shared_features(extractor: keras.Model, batch_size: int) -> Callable[[np.ndarray], np.ndarray]:
+    """images -> frozen features, extracted once per images array: the classical models of one source share it."""
+    from .features import extract
+
+    last = {}
+
+    def features(images: np.ndarray) -> np.ndarray:
+        if last.get("images") is not images:
+            last.update(images=images, features=extract(extractor, images, batch_size, "transfer"))
+        return last["features"]
+
+    return features
+
+
+def classical_predictor(features: Callable[[np.ndarray], np.ndarray], estimator,
+                        n_classes: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Images -> frozen features -> a fitted scikit-learn model's probabilities (no gradient to attack)."""
+    from .classical import _full_proba
+
+    return lambda images: _full_proba(estimator, features(images), n_classes)
+
+
+def fit_classical(specs: dict, features: dict, fit_index: np.ndarray, n_jobs: int | None = None) -> dict:
+    """The classical models refitted exactly as rule train_classical fits them (seeded), by name."""
+    from .classical import build_model
+
+    return {name: build_model(spec, n_jobs).fit(features["train"][fit_index], features["y_train"][fit_index])
+            for name, spec in specs.items()}
+
+
+def check_extractor(extractor: keras.Model, x: np.ndarray, stored: np.ndarray, batch_size: int) -> None:
+    """The rebuilt feature extractor must reproduce the features the classical models were fitted on."""
+    from .features import extract
+
+    ours = extract(extractor, x, batch_size, "check")
+    if not np.allclose(ours, stored, rtol=1e-3, atol=1e-3 * float(np.abs(stored).max())):
+        raise DataError("results/features/features.npz was computed by another feature extractor than the one "
+                        "the transfer matrix rebuilds (weights changed?): rerun --forcerun extract_features")
+
+
+def transfer_matrix(sources: dict[str, np.ndarray], predictors: dict[str, Callable[[np.ndarray], np.ndarray]],
+                    y: np.ndarray, combine: Callable[[dict], dict] | None = None) -> pd.DataFrame:
+    """Accuracy (rows: source of the images, columns: target model) of every target on every source's images.
+
+    `predictors` map a target name to images -> probabilities; `combine` adds targets computed from those
+    probabilities (the ensembles), so every model is run once per source.
+    """
+    rows = {}
+    for source, images in sources.items():
+        probas = {name: predict(images) for name, predict in predictors.items()}
+        probas.update(combine(probas) if combine else {})
+        rows[source] = {name: float(np.mean(proba.argmax(axis=1) == y)) for name, proba in probas.items()}
+        log.info("transfer from %s: %s", source, ", ".join(f"{k} {v:.3f}" for k, v in rows[source].items()))
+    matrix = pd.DataFrame.from_dict(rows, orient="index")
+    matrix.index.name = "source"
+    return matrix
+
+
+def ensemble_combiner(methods: Sequence[str], members: Sequence[str], probas_selection: Sequence[np.ndarray],
+                      y_selection: np.ndarray, y: np.ndarray, config: dict) -> Callable[[dict], dict]:
+    """`combine` for `transfer_matrix`: each configured ensemble method over its members' probabilities
+    (the voting ones have no gradient: they are attacked only through transfer)."""
+    from .ensemble import run_ensemble
+
+    def combine(probas: dict) -> dict:
+        member_probas = [probas[name] for name in members]
+        return {f"ensemble/{method}": run_ensemble(method, members, probas_selection, member_probas, y_selection, y,
+                                                   config)[0]
+                for method in methods}
+
+    return combine
+
+
+# ---------------------------------------------------------------- adversarial training (augmentation policies)
+
+_ADVERSARIAL_DEFAULTS = {"attack": "pgd", "eps": 2.0, "steps": 3, "relative_step_size": 0.5, "random_start": True,
+                         "fraction": 1.0}
+
+
+def split_adversarial(augmentation: list[dict]) -> tuple[list[dict], dict | None]:
+    """An augmentation policy's Keras layers, and its `Adversarial` entry (with defaults) or None."""
+    layers = [entry for entry in augmentation if ADVERSARIAL_ENTRY not in entry]
+    entries = [entry[ADVERSARIAL_ENTRY] or {} for entry in augmentation if ADVERSARIAL_ENTRY in entry]
+    if not entries:
+        return layers, None
+    if len(entries) > 1:
+        raise ConfigError(f"an augmentation policy has {len(entries)} {ADVERSARIAL_ENTRY} entries: keep one")
+    unknown = sorted(set(entries[0]) - set(_ADVERSARIAL_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"{ADVERSARIAL_ENTRY} augmentation: unknown key(s) {', '.join(unknown)} "
+                          f"(known: {', '.join(_ADVERSARIAL_DEFAULTS)})")
+    settings = {**_ADVERSARIAL_DEFAULTS, **entries[0]}
+    if settings["attack"] not in ATTACKS or settings["eps"] <= 0 or not 0 < settings["fraction"] <= 1:
+        raise ConfigError(f"{ADVERSARIAL_ENTRY} augmentation {entries[0]}: attack must be one of "
+                          f"{', '.join(ATTACKS)}, eps > 0 (1/255 units), fraction in (0, 1]")
+    return layers, settings
+
+
+def craft_linf(logits, x, y, *, eps: float, steps: int, step_size: float, random_start: bool):
+    """Sign-of-gradient ascent on the cross-entropy of `logits`, projected on the eps ball and 0..255.
+
+    One step of size eps from x is FGSM; several with a random start are Madry's PGD. Written in
+    TensorFlow (not ART) because it runs inside the compiled `train_step`.
+    """
+    import tensorflow as tf
+
+    x_adv = x + tf.random.uniform(tf.shape(x), -eps, eps) if random_start else x
+    for _ in range(steps):  # unrolled when traced: steps is a small constant
+        with tf.GradientTape() as tape:
+            tape.watch(x_adv)
+            loss = keras.losses.sparse_categorical_crossentropy(y, logits(x_adv, training=False), from_logits=True)
+        x_adv = x_adv + step_size * tf.sign(tape.gradient(loss, x_adv))
+        x_adv = tf.clip_by_value(tf.clip_by_value(x_adv, x - eps, x + eps), *PIXEL_RANGE)
+    return tf.stop_gradient(x_adv)
+
+
+class _AdversarialBatches:
+    """Replaces the first `fraction` of each batch by adversarial examples against the current weights.
+
+    A plain object, not a Layer, so Keras does not track the logits model as extra weights.
+    """
+
+    def __init__(self, model: keras.Model, settings: dict):
+        self.logits = logits_model(model)
+        self.settings = settings
+
+    def __call__(self, x, y):
+        import tensorflow as tf
+
+        s = self.settings
+        single = s["attack"] == "fgsm"
+        n_adversarial = tf.cast(tf.round(s["fraction"] * tf.cast(tf.shape(x)[0], tf.float32)), tf.int32)
+        crafted = craft_linf(self.logits, x[:n_adversarial], y[:n_adversarial], eps=float(s["eps"]),
+                             steps=1 if single else s["steps"],
+                             step_size=float(s["eps"] if single else s["eps"] * s["relative_step_size"]),
+                             random_start=not single and s["random_start"])
+        return tf.concat([crafted, x[n_adversarial:]], axis=0)
+
+
+class AdversarialTraining(keras.Model):
+    """A functional model whose `fit` trains on batches mixed with adversarial examples (keras.io's
+    "customizing what happens in fit"). Same layers and weights as the model it is built from, so its
+    checkpoints, backups and saved inference model are those of a plain variant."""
+
+    def __init__(self, *args, adversarial: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._adversarial_batches = _AdversarialBatches(self, adversarial)
+
+    def train_step(self, data):
+        x, y = data
+        return super().train_step((self._adversarial_batches(x, y), y))
+
+
+def with_adversarial_training(model: keras.Model, adversarial: dict | None) -> keras.Model:
+    """`model` itself, or the same layers trained adversarially when the policy has an `Adversarial` entry."""
+    if adversarial is None:
+        return model
+    log.info("adversarial training: %s", adversarial)
+    return AdversarialTraining(model.inputs, model.outputs, adversarial=adversarial, name=model.name)
