@@ -11,7 +11,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from landcover_transfer import robustness  # noqa: E402
+from landcover_transfer import adversarial_training, robustness  # noqa: E402
 from landcover_transfer.errors import ConfigError, DataError  # noqa: E402
 from landcover_transfer.synthetic import make_synthetic  # noqa: E402
 
@@ -148,13 +148,13 @@ def test_ensemble_surrogate_softmax_is_the_mean_of_member_probabilities():
 
 def test_adversarial_policy_entry_is_split_from_keras_layers_and_checked():
     flip = {"RandomFlip": {"mode": "horizontal"}}
-    assert robustness.split_adversarial([flip]) == ([flip], None)
-    layers, settings = robustness.split_adversarial([flip, {"Adversarial": {"attack": "fgsm", "eps": 4}}])
+    assert adversarial_training.split_adversarial([flip]) == ([flip], None)
+    layers, settings = adversarial_training.split_adversarial([flip, {"Adversarial": {"attack": "fgsm", "eps": 4}}])
     assert layers == [flip] and settings["attack"] == "fgsm" and settings["eps"] == 4
     with pytest.raises(ConfigError, match="unknown key"):
-        robustness.split_adversarial([{"Adversarial": {"epsilon": 4}}])
+        adversarial_training.split_adversarial([{"Adversarial": {"epsilon": 4}}])
     with pytest.raises(ConfigError, match="attack must be one of"):
-        robustness.split_adversarial([{"Adversarial": {"attack": "cw"}}])
+        adversarial_training.split_adversarial([{"Adversarial": {"attack": "cw"}}])
 
 
 
@@ -170,8 +170,8 @@ def test_fgsm_training_makes_a_tiny_model_more_robust_at_eps_4():
     results = {}
     for policy in ("none", "fgsm"):
         keras.utils.set_random_seed(0)
-        adversarial = {**robustness._ADVERSARIAL_DEFAULTS, "attack": "fgsm", "eps": 4, "fraction": 0.5}
-        model = robustness.with_adversarial_training(tiny_cnn(), adversarial if policy == "fgsm" else None)
+        adversarial = {**adversarial_training._ADVERSARIAL_DEFAULTS, "attack": "fgsm", "eps": 4, "fraction": 0.5}
+        model = adversarial_training.with_adversarial_training(tiny_cnn(), adversarial if policy == "fgsm" else None)
         model, x, y = trained_cnn(model)
         result, _ = robustness.evaluate_attack(robustness.logits_model(model), "pgd", x, y,
                                                {**SETTINGS, "eps": [0, 4]})
@@ -195,10 +195,10 @@ def test_train_variant_with_an_adversarial_policy_saves_a_plain_safe_model(tmp_p
             augmentation=config["augmentations"]["pgd"],
             training={**config["training"], "epochs": 1, "batch_size": 8, "image_size": 32},
             schedules=config["schedules"], head=config["head"], n_classes=N_CLASSES, weights=None, resume=folder)
-    assert isinstance(model, robustness.AdversarialTraining) and len(history) == 1
+    assert isinstance(model, adversarial_training.AdversarialTraining) and len(history) == 1
     training.save_inference_model(model, tmp_path / "model.keras")
     reloaded = robustness.load_model(tmp_path / "model.keras")
-    assert type(reloaded) is not robustness.AdversarialTraining
+    assert type(reloaded) is not adversarial_training.AdversarialTraining
     np.testing.assert_allclose(reloaded.predict(arrays["x_selection"], verbose=0),
                                model.predict(arrays["x_selection"], verbose=0), atol=1e-5)
 

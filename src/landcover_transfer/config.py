@@ -15,7 +15,7 @@ from .errors import ConfigError
 FROM_COMMAND_LINE = ("; a value given inside a --config mapping arrives as text: set it in a file passed with "
                      "--configfile (README, 'Changing settings')")
 NULL_AS_TEXT = ("null", "None", "~")
-#: The pseudo-layer of an augmentation policy that turns on adversarial training (see robustness.py).
+#: The pseudo-layer of an augmentation policy that turns on adversarial training (see adversarial_training.py).
 ADVERSARIAL_ENTRY = "Adversarial"
 
 

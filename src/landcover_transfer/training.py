@@ -23,7 +23,7 @@ from .errors import ConfigError
 from .io import atomic_path
 from .models import build_finetune_model, set_trainable_blocks
 from .resume import ResumeFolder
-from .robustness import split_adversarial, with_adversarial_training
+from .adversarial_training import split_adversarial, with_adversarial_training
 
 log = logging.getLogger(__name__)
 
@@ -437,9 +437,10 @@ def pretrain_stand_in(arrays: dict, *, arch: dict, training: dict, pretrain: dic
 def training_code() -> dict[str, str]:
     """The library modules whose code defines a training (model, optimisation): part of its fingerprint,
     so a fixed bug there retrains, while a change to plots or tables does not."""
-    from . import models
+    from . import adversarial_training, models
 
-    return {f"code/{Path(module.__file__).name}": module.__file__ for module in (models, sys.modules[__name__])}
+    return {f"code/{Path(module.__file__).name}": module.__file__
+            for module in (models, adversarial_training, sys.modules[__name__])}
 
 
 def training_software() -> dict[str, str]:
