@@ -192,6 +192,16 @@ def get_attack_inputs(wildcards):
     return files
 
 
+# what choosing the attacked images needs of `robustness` (the transfer matrix reads no more)
+SUBSET_KEYS = ("subset_size", "seed", "batch_size")
+
+
+def attack_settings(wildcards):
+    """What one attack job reads of `robustness`: the budgets, the subset, and PGD's settings for PGD only."""
+    keys = (*SUBSET_KEYS, "eps", "transfer_eps", *(("pgd",) if wildcards.attack == "pgd" else ()))
+    return used(ROBUSTNESS, keys)
+
+
 def get_attack_results():
     return expand("results/robustness/{target}/{attack}/robust.json", target=ATTACK_TARGETS,
                   attack=ROBUSTNESS["attacks"])

@@ -20,9 +20,9 @@ rule attack:
             labels={"model": "{target}", "attack": "{attack}"},
         ),
     params:
-        robustness=ROBUSTNESS,
-        members=config["ensemble"]["members"],
-        data=config["data"],
+        robustness=attack_settings,
+        members=lambda wc: config["ensemble"]["members"] if wc.target == "ensemble" else [],
+        data=data_reading(),
     threads: resource("attack", "threads", 4)
     resources:
         mem_mb=scaled("attack", "mem_mb", 16000),
@@ -55,13 +55,13 @@ rule transfer_matrix:
     output:
         csv="results/robustness/transfer.csv",
     params:
-        robustness=ROBUSTNESS,
+        robustness=used(ROBUSTNESS, SUBSET_KEYS),
         ensemble=config["ensemble"],
         classical=config["classical"]["models"],
-        extractor=config["architectures"][config["features"]["architecture"]],
+        extractor=arch_params("features", config["features"]["architecture"]),
         features=config["features"],
         weights=get_weights_param,
-        data=config["data"],
+        data=data_reading(),
     threads: resource("attack", "threads", 4)
     resources:
         mem_mb=scaled("attack", "mem_mb", 16000),
@@ -101,7 +101,7 @@ rule robustness_table:
                                                "adversarial training", "../report/adversarial_training_table.rst"),
     params:
         robustness=ROBUSTNESS,
-        augmentations=config["augmentations"],
+        augmentations={name: config["augmentations"][name] for name in AUGMENTATIONS},
     log:
         "logs/tables/robustness_table.log",
     conda:

@@ -18,8 +18,8 @@ from landcover_transfer.screenshots import find_chromium, html_results, screensh
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-SHOWN_IN_PAGE = {f"results/tables/{t}.html" for t in ("classical", "finetune", "ensemble", "leaderboard")} | {
-    "results/config/effective_config.html"}
+TABLES_SHOWN = ("classical", "finetune", "ensemble", "leaderboard", "robustness", "transfer", "adversarial_training")
+SHOWN_IN_PAGE = {f"results/tables/{t}.html" for t in TABLES_SHOWN} | {"results/config/effective_config.html"}
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +50,7 @@ def test_report_items_sit_in_named_views_with_one_set_of_labels_each(tiny_report
     assert {view: keys for view, keys in label_keys.items() if len(keys) != 1} == {}  # no sparse columns
     assert {"Tables", "Confusion matrices"} <= set(categories["Classical"])
     assert set(categories["Summary"]) == {"Tables", "Figures", "Configuration"}
+    assert set(categories["Robustness"]) == {"Tables", "Figures", "Adversarial examples"}
 
 
 @pytest.mark.slow

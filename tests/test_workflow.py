@@ -460,6 +460,17 @@ def test_a_changed_learning_rate_retrains_exactly_that_strategy(tiny_run, tiny_c
     assert set(job_counts(out(plan))) - {"finetune"} <= AGGREGATION | ROBUSTNESS_JOBS
 
 
+
+@pytest.mark.slow
+def test_a_changed_attack_setting_reruns_the_attacks_and_no_training(tiny_run, tiny_config, tmp_path, run_snakemake):
+    overlay = tmp_path / "edit.yaml"
+    overlay.write_text(yaml.safe_dump({"robustness": {"pgd": {**tiny_config["robustness"]["pgd"], "steps": 4}}}))
+    plan = run_snakemake(tiny_run, "-n", "--configfile", TINY_CONFIG, overlay, timeout=300)
+    assert plan.returncode == 0, out(plan)
+    counts = job_counts(out(plan))
+    assert counts["attack"] == expected_job_counts(tiny_config)["attack"], out(plan)[-3000:]
+    assert set(counts) <= ROBUSTNESS_JOBS | {"leaderboard", "plots", "effective_config", "all"}, out(plan)[-3000:]
+
 def test_a_layer_that_does_nothing_stops_the_run_before_any_job(tmp_path, run_snakemake):
     overlay = tmp_path / "bad.yaml"
     overlay.write_text(yaml.safe_dump({"augmentations": {"standard": [{"RandomFlip": {"mode": "diagonal"}}]}}))
@@ -491,7 +502,8 @@ def test_outputs_deleted_after_a_finished_training_are_rebuilt_without_training(
     assert {name: (folder / name).read_bytes() for name in before} == before
     rest = run_snakemake(work, "-n", "--configfile", TINY_CONFIG, timeout=300)
     # identical metrics: no table to rebuild; the rewritten model.keras (saved with its date) is attacked again
-    assert set(job_counts(out(rest))) <= ROBUSTNESS_JOBS | {"leaderboard", "all"}, out(rest)[-3000:]
+    # (the leaderboard has a robustness column; its plot follows it)
+    assert set(job_counts(out(rest))) <= ROBUSTNESS_JOBS | {"leaderboard", "plots", "all"}, out(rest)[-3000:]
 
 
 @pytest.mark.slow

@@ -132,8 +132,16 @@ def perturb(name: str, classifier, x: np.ndarray, y: np.ndarray, eps: float, set
     return make_attack(name, classifier, eps, settings).generate(x=x, y=y)
 
 
+def predict(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """The model's outputs, through the training's own input pipeline: Keras' pipeline for arrays logs a
+    TensorFlow error line (unknown `use_unbounded_threadpool` attribute) at every call."""
+    from .training import predict_proba  # training imports this module (adversarial training)
+
+    return predict_proba(model, x.astype(np.float32), batch_size)
+
+
 def predict_labels(model: keras.Model, x: np.ndarray, batch_size: int) -> np.ndarray:
-    return model.predict(x, batch_size=batch_size, verbose=0).argmax(axis=1)
+    return predict(model, x, batch_size).argmax(axis=1)
 
 
 def evaluate_attack(logits: keras.Model, name: str, x: np.ndarray, y: np.ndarray,
@@ -166,7 +174,7 @@ def evaluate_attack(logits: keras.Model, name: str, x: np.ndarray, y: np.ndarray
 # ---------------------------------------------------------------- transfer
 
 def keras_predictor(model: keras.Model, batch_size: int) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda images: model.predict(images.astype(np.float32), batch_size=batch_size, verbose=0)
+    return lambda images: predict(model, images, batch_size)
 
 
 def shared_features(extractor: keras.Model, batch_size: int) -> Callable[[np.ndarray], np.ndarray]:

@@ -151,16 +151,16 @@ def plot_transfer_matrix(matrix: pd.DataFrame, path: str | os.PathLike, title: s
     _save(fig, path)
 
 
-def plot_adversarial_examples(x: np.ndarray, x_adv: np.ndarray, y: np.ndarray, logits, class_names: list[str],
-                              path: str | os.PathLike, title: str, n_examples: int = 5) -> None:
+def plot_adversarial_examples(x: np.ndarray, x_adv: np.ndarray, y: np.ndarray, predict_labels,
+                              class_names: list[str], path: str | os.PathLike, title: str, n_examples: int = 5) -> None:
     """Rows of original (label, prediction), perturbation (amplified to the full colour range), adversarial.
 
     Shows images the model gets right without attack where there are enough (a wrong one needs no perturbation).
     """
-    clean = logits.predict(x, verbose=0).argmax(1)
+    clean = predict_labels(x)
     shown = np.concatenate([np.flatnonzero(clean == y), np.flatnonzero(clean != y)])[:n_examples]
     x, x_adv, y, clean = x[shown], x_adv[shown], y[shown], clean[shown]
-    attacked = logits.predict(x_adv, verbose=0).argmax(1)
+    attacked = predict_labels(x_adv)
     fig, axes = plt.subplots(len(clean), 3, figsize=(6.6, 2.2 * len(clean)), squeeze=False)
     for row, (image, adversarial) in enumerate(zip(x, x_adv)):
         delta = adversarial - image
