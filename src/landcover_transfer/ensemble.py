@@ -418,7 +418,7 @@ def run_ensemble(method: str, member_names: Sequence[str], probas_selection: Seq
     sel_acc = member_accuracies(list(sel), y_sel)
 
     info: dict = {"method": method, "members": names,
-                  "member_selection_accuracy": dict(zip(names, map(float, sel_acc)))}
+                  "member_selection_accuracy": dict(zip(names, map(float, sel_acc), strict=True))}
     if method == "majority_vote":
         proba = majority_vote_proba(list(ev))
     elif method == "soft_vote":
@@ -426,7 +426,7 @@ def run_ensemble(method: str, member_names: Sequence[str], probas_selection: Seq
     elif method == "weighted_vote":
         weights = normalise_weights(sel_acc, len(names))
         proba = weighted_vote(list(ev), weights)
-        info["weights"] = dict(zip(names, map(float, weights)))
+        info["weights"] = dict(zip(names, map(float, weights), strict=True))
     else:
         estimator, params, seed = _stacking_options(config)
         proba = stacking(list(sel), y_sel, list(ev), estimator, params, seed)

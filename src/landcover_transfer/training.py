@@ -19,11 +19,11 @@ import pandas as pd
 import tensorflow as tf
 from tensorflow.python.framework.config import is_op_determinism_enabled  # no public twin of enable_op_determinism
 
+from .adversarial_training import split_adversarial, with_adversarial_training
 from .errors import ConfigError
 from .io import atomic_path
 from .models import build_finetune_model, set_trainable_blocks
 from .resume import ResumeFolder
-from .adversarial_training import split_adversarial, with_adversarial_training
 
 log = logging.getLogger(__name__)
 
@@ -387,7 +387,7 @@ def recalibrate_batchnorm(model: keras.Model, images: np.ndarray) -> None:
     for layer in batchnorms:
         layer.momentum = 0.0
     model(tf.cast(images, tf.float32), training=True)
-    for layer, momentum in zip(batchnorms, momenta):
+    for layer, momentum in zip(batchnorms, momenta, strict=True):
         layer.momentum = momentum
 
 
