@@ -108,15 +108,9 @@ def _shares_as_proba(scores: np.ndarray, winner: np.ndarray) -> np.ndarray:
     return shares / shares.sum(axis=1, keepdims=True)
 
 
-def majority_vote(probas: Sequence[np.ndarray]) -> np.ndarray:
-    """Predicted labels (N,) by plurality of the members' argmax votes; ties as in the module doc."""
-    stacked = _stack(probas)
-    scores = _votes(stacked, np.ones(len(stacked)))
-    return _tie_broken_argmax(scores, stacked.mean(axis=0))
-
-
 def majority_vote_proba(probas: Sequence[np.ndarray]) -> np.ndarray:
-    """(N, C) vote shares (fraction of members voting each class); argmax == `majority_vote`."""
+    """(N, C) vote shares (fraction of members voting each class); argmax is the plurality vote with
+    ties broken as in the module doc."""
     stacked = _stack(probas)
     scores = _votes(stacked, np.ones(len(stacked)))
     return _shares_as_proba(scores, _tie_broken_argmax(scores, stacked.mean(axis=0)))
@@ -365,7 +359,7 @@ def _stacking_options(config: Mapping | None) -> tuple[str, dict, int]:
     stack_cfg = dict(config.get("stacking") or {})
     estimator = stack_cfg.get("estimator", "LogisticRegression")
     params = dict(stack_cfg.get("params") or {})
-    seed = int(stack_cfg.get("seed", config.get("seed", 0)))
+    seed = int(stack_cfg.get("seed", 0))
     return estimator, params, seed
 
 

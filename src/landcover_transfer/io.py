@@ -49,11 +49,6 @@ def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
         np.save(tmp, array)
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
 def _json_default(value):
     if isinstance(value, np.generic):
         return value.item()
