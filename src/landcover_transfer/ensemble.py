@@ -34,6 +34,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .classical import full_proba
 from .errors import ConfigError, DataError
 
 METHODS = ("majority_vote", "soft_vote", "weighted_vote", "stacking")
@@ -175,13 +176,6 @@ def _features(stacked: np.ndarray) -> np.ndarray:
     return stacked.transpose(1, 0, 2).reshape(n, m * c)
 
 
-def _full_proba(model, features: np.ndarray, n_classes: int) -> np.ndarray:
-    """predict_proba with one column per class 0..C-1 (classes the model never saw get 0)."""
-    out = np.zeros((len(features), n_classes))
-    out[:, np.asarray(model.classes_, dtype=np.int64)] = model.predict_proba(features)
-    return out
-
-
 def _fit_meta(probas_selection, y_selection, estimator, params, seed):
     sel = _stack(probas_selection, "probas_selection")
     y = _labels(y_selection, sel.shape[1], "y_selection")
@@ -207,7 +201,7 @@ def stacking(probas_selection: Sequence[np.ndarray], y_selection, probas_evaluat
     if ev.shape[0] != sel.shape[0] or ev.shape[2] != sel.shape[2]:
         raise DataError(f"probas_evaluation has {ev.shape[0]} members x {ev.shape[2]} classes, "
                         f"probas_selection {sel.shape[0]} x {sel.shape[2]}")
-    return _full_proba(model, _features(ev), ev.shape[2])
+    return full_proba(model, _features(ev), ev.shape[2], dtype=np.float64)
 
 
 def stacking_out_of_fold(probas_selection: Sequence[np.ndarray], y_selection,
