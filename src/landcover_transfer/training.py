@@ -3,7 +3,9 @@ the study's callbacks, resumable after a kill at any moment (`resume.py`), hones
 
 A strategy is a list of phases; each phase unfreezes the last `blocks` configured blocks, recompiles
 and trains with its own learning rate and schedule. Epoch numbers are global across phases, so one
-history and one best checkpoint describe the whole run; early stopping counts within each phase.
+history and one best checkpoint describe the whole run. Early stopping is per phase: each phase has its
+own `PhaseEarlyStopping`, whose count is restored from that phase's saved history after a resume, and
+it ends only its phase (the next phase still starts at its first epoch).
 """
 
 from __future__ import annotations
