@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SNAKEMAKE := $(BIN)/snakemake --profile profiles/local --cores 2
 DEMO := --configfile config/demo.yaml
 
-.PHONY: venv demo test benchmark clean-demo screenshots
+.PHONY: venv demo lint test benchmark clean-demo screenshots
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed, found " + sys.version'
@@ -22,7 +22,12 @@ demo: venv
 	$(BIN)/snakemake $(DEMO) --report results/report.html
 	@echo "Demo done: results/tables/leaderboard.md, results/plots/, results/report.html"
 
-test: venv
+# ruff (pyflakes, pycodestyle, bugbear, isort; settings in pyproject.toml) and snakefmt on the workflow files.
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/snakefmt --check Snakefile rules/
+
+test: venv lint
 	$(BIN)/python -m pytest --durations=15
 
 clean-demo:

@@ -28,8 +28,6 @@ include: "rules/aggregate.smk"
 
 
 rule all:
-    message:
-        "Done: tables in results/tables/, plots in results/plots/; report: snakemake --report results/report.html"
     default_target: True
     input:
         rules.all_classical.input,
@@ -37,3 +35,5 @@ rule all:
         rules.all_ensemble.input,
         rules.all_tables.input,
         rules.all_robustness.input,
+    message:
+        "Done: tables in results/tables/, plots in results/plots/; report: snakemake --report results/report.html"

@@ -1,6 +1,4 @@
 rule leaderboard:
-    message:
-        "Leaderboard -> {output.html}"
     input:
         classical=expand("results/classical/{model}/metrics.json", model=CLASSICAL),
         finetune=get_variant_metrics(),
@@ -10,64 +8,82 @@ rule leaderboard:
         csv=table_report("results/tables/leaderboard.csv", "Summary", "leaderboard", "../report/leaderboard.rst"),
         md="results/tables/leaderboard.md",
         html=table_report("results/tables/leaderboard.html", "Summary", "leaderboard", "../report/leaderboard.rst"),
-    params:
-        study_reference=config["study_reference"],
-        headline_eps=config["robustness"]["headline_eps"],
     log:
         "logs/tables/leaderboard.log",
     conda:
         "../envs/plotting.yaml"
+    params:
+        study_reference=config["study_reference"],
+        headline_eps=config["robustness"]["headline_eps"],
+    message:
+        "Leaderboard -> {output.html}"
     script:
         "../scripts/leaderboard.py"
 
 
 rule plots:
-    message:
-        "Plots -> results/plots/"
     input:
         finetune=get_variant_metrics(),
         leaderboard="results/tables/leaderboard.csv",
     output:
-        accuracy=figure_report("results/plots/variant_accuracy.png", "Fine-tuning", "accuracy of every variant",
-                               "../report/variant_accuracy.rst"),
-        effects=figure_report("results/plots/factor_effects.png", "Fine-tuning", "factor effects",
-                              "../report/factor_effects.rst"),
-        curves=figure_report(directory("results/plots/curves"), "Fine-tuning", "learning curves of {name}",
-                             "../report/curves_all.rst", patterns=["{name}.png"]),
-        leaderboard=figure_report("results/plots/leaderboard.png", "Summary", "leaderboard",
-                                  "../report/leaderboard.rst"),
-    params:
-        grid=GRID,
+        accuracy=figure_report(
+            "results/plots/variant_accuracy.png",
+            "Fine-tuning",
+            "accuracy of every variant",
+            "../report/variant_accuracy.rst",
+        ),
+        effects=figure_report(
+            "results/plots/factor_effects.png", "Fine-tuning", "factor effects", "../report/factor_effects.rst"
+        ),
+        curves=figure_report(
+            directory("results/plots/curves"),
+            "Fine-tuning",
+            "learning curves of {name}",
+            "../report/curves_all.rst",
+            patterns=["{name}.png"],
+        ),
+        leaderboard=figure_report(
+            "results/plots/leaderboard.png", "Summary", "leaderboard", "../report/leaderboard.rst"
+        ),
     log:
         "logs/plots/plots.log",
     conda:
         "../envs/plotting.yaml"
+    params:
+        grid=GRID,
+    message:
+        "Plots -> results/plots/"
     script:
         "../scripts/plots.py"
 
 
-
-
-
 rule effective_config:
-    message:
-        "Effective configuration -> {output.html}"
     output:
-        yaml=report("results/config/effective_config.yaml", category="Summary", subcategory="Configuration",
-                    labels={"file": "effective configuration", "format": "YAML, download"},
-                    caption="../report/effective_config.rst"),
-        html=report("results/config/effective_config.html", category="Summary", subcategory="Configuration",
-                    labels={"file": "effective configuration", "format": "HTML, shown in the page"},
-                    caption="../report/effective_config.rst"),
+        yaml=report(
+            "results/config/effective_config.yaml",
+            category="Summary",
+            subcategory="Configuration",
+            labels={"file": "effective configuration", "format": "YAML, download"},
+            caption="../report/effective_config.rst",
+        ),
+        html=report(
+            "results/config/effective_config.html",
+            category="Summary",
+            subcategory="Configuration",
+            labels={"file": "effective configuration", "format": "HTML, shown in the page"},
+            caption="../report/effective_config.rst",
+        ),
+    log:
+        "logs/config/effective_config.log",
+    localrule: True
+    conda:
+        "../envs/plotting.yaml"
     params:
         # every key after --configfile/--config overrides: a changed value reruns this rule
         config=config,
         sources=[str(path) for path in workflow.configfiles],
-    localrule: True
-    log:
-        "logs/config/effective_config.log",
-    conda:
-        "../envs/plotting.yaml"
+    message:
+        "Effective configuration -> {output.html}"
     script:
         "../scripts/effective_config.py"
 

@@ -1,33 +1,31 @@
 rule extract_features:
-    message:
-        "Frozen features for the classical models from {input} -> {output}"
     input:
         dataset=get_dataset,
         weights=get_weights_input,
     output:
         "results/features/features.npz",
-    params:
-        arch=arch_params("features", config["features"]["architecture"]),
-        features=config["features"],
-        data=data_reading(),
-        weights=get_weights_param,
-    threads: resource("features", "threads", 4)
-    resources:
-        mem_mb=scaled("features", "mem_mb", 16000),
-        runtime=scaled("features", "runtime", 120),
     log:
         "logs/classical/extract_features.log",
     benchmark:
         "benchmarks/classical/extract_features.tsv"
     conda:
         "../envs/tensorflow.yaml"
+    threads: resource("features", "threads", 4)
+    resources:
+        mem_mb=scaled("features", "mem_mb", 16000),
+        runtime=scaled("features", "runtime", 120),
+    params:
+        arch=arch_params("features", config["features"]["architecture"]),
+        features=config["features"],
+        data=data_reading(),
+        weights=get_weights_param,
+    message:
+        "Frozen features for the classical models from {input} -> {output}"
     script:
         "../scripts/extract_features.py"
 
 
 rule train_classical:
-    message:
-        "Classical model {wildcards.model}"
     input:
         features="results/features/features.npz",
         splits="results/data/splits.npz",
@@ -43,25 +41,25 @@ rule train_classical:
         ),
         proba_selection="results/classical/{model}/proba_selection.npy",
         proba_evaluation="results/classical/{model}/proba_evaluation.npy",
-    params:
-        model=lambda wc: config["classical"]["models"][wc.model],
-    threads: resource("classical", "threads", 4)
-    resources:
-        mem_mb=scaled("classical", "mem_mb", 16000),
-        runtime=scaled("classical", "runtime", 240),
     log:
         "logs/classical/{model}.log",
     benchmark:
         "benchmarks/classical/{model}.tsv"
     conda:
         "../envs/sklearn.yaml"
+    threads: resource("classical", "threads", 4)
+    resources:
+        mem_mb=scaled("classical", "mem_mb", 16000),
+        runtime=scaled("classical", "runtime", 240),
+    params:
+        model=lambda wc: config["classical"]["models"][wc.model],
+    message:
+        "Classical model {wildcards.model}"
     script:
         "../scripts/train_classical.py"
 
 
 rule classical_table:
-    message:
-        "Table 4 -> {output.html}"
     input:
         expand("results/classical/{model}/metrics.json", model=CLASSICAL),
     output:
@@ -72,6 +70,8 @@ rule classical_table:
         "logs/tables/classical_table.log",
     conda:
         "../envs/plotting.yaml"
+    message:
+        "Table 4 -> {output.html}"
     script:
         "../scripts/classical_table.py"
 

@@ -12,8 +12,15 @@ sys.path.insert(0, SRC)
 # TensorFlow's INFO lines (oneDNN, CPU features) at import, before a job's log takes over its output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
-from landcover_transfer.config import (check_inputs, check_references, prestaged_weights, uses_stand_in_pretraining,
-                                      validate_config, variant_ids, weights_for)
+from landcover_transfer.config import (
+    check_inputs,
+    check_references,
+    prestaged_weights,
+    uses_stand_in_pretraining,
+    validate_config,
+    variant_ids,
+    weights_for,
+)
 from landcover_transfer.errors import ConfigError
 
 try:
@@ -203,5 +210,6 @@ def attack_settings(wildcards):
 
 
 def get_attack_results():
-    return expand("results/robustness/{target}/{attack}/robust.json", target=ATTACK_TARGETS,
-                  attack=ROBUSTNESS["attacks"])
+    return expand(
+        "results/robustness/{target}/{attack}/robust.json", target=ATTACK_TARGETS, attack=ROBUSTNESS["attacks"]
+    )

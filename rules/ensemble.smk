@@ -1,6 +1,4 @@
 rule ensemble:
-    message:
-        "Ensemble {wildcards.method}"
     input:
         unpack(get_ensemble_inputs),
     output:
@@ -14,33 +12,35 @@ rule ensemble:
             caption="../report/confusion.rst",
             labels={"method": "{method}"},
         ),
-    params:
-        ensemble=config["ensemble"],
     log:
         "logs/ensemble/{method}.log",
     benchmark:
         "benchmarks/ensemble/{method}.tsv"
     conda:
         "../envs/sklearn.yaml"
+    params:
+        ensemble=config["ensemble"],
+    message:
+        "Ensemble {wildcards.method}"
     script:
         "../scripts/ensemble.py"
 
 
 rule ensemble_table:
-    message:
-        "Ensemble table -> {output.html}"
     input:
         expand("results/ensemble/{method}/metrics.json", method=ENSEMBLE_METHODS),
     output:
         csv=table_report("results/tables/ensemble.csv", "Ensemble", "ensembles", "../report/ensemble_table.rst"),
         md="results/tables/ensemble.md",
         html=table_report("results/tables/ensemble.html", "Ensemble", "ensembles", "../report/ensemble_table.rst"),
-    params:
-        methods=ENSEMBLE_METHODS,
     log:
         "logs/tables/ensemble_table.log",
     conda:
         "../envs/plotting.yaml"
+    params:
+        methods=ENSEMBLE_METHODS,
+    message:
+        "Ensemble table -> {output.html}"
     script:
         "../scripts/ensemble_table.py"
 

@@ -1,6 +1,4 @@
 rule finetune:
-    message:
-        "Fine-tuning {wildcards.arch}/{wildcards.strategy}/{wildcards.aug}"
     input:
         dataset=get_dataset,
         splits="results/data/splits.npz",
@@ -17,17 +15,36 @@ rule finetune:
             category="Fine-tuning",
             subcategory="{arch}",
             caption="../report/curves.rst",
-            labels={"architecture": "{arch}", "strategy": "{strategy}", "augmentation": "{aug}",
-                    "figure": "learning curves"},
+            labels={
+                "architecture": "{arch}",
+                "strategy": "{strategy}",
+                "augmentation": "{aug}",
+                "figure": "learning curves",
+            },
         ),
         confusion=report(
             f"{variant_dir()}/confusion.png",
             category="Fine-tuning",
             subcategory="{arch}",
             caption="../report/confusion.rst",
-            labels={"architecture": "{arch}", "strategy": "{strategy}", "augmentation": "{aug}",
-                    "figure": "confusion matrix"},
+            labels={
+                "architecture": "{arch}",
+                "strategy": "{strategy}",
+                "augmentation": "{aug}",
+                "figure": "confusion matrix",
+            },
         ),
+    log:
+        "logs/finetune/{arch}/{strategy}/{aug}.log",
+    benchmark:
+        "benchmarks/finetune/{arch}/{strategy}/{aug}.tsv"
+    conda:
+        "../envs/tensorflow.yaml"
+    threads: resource("finetune", "threads", 4)
+    resources:
+        mem_mb=scaled("finetune", "mem_mb", 16000),
+        runtime=scaled("finetune", "runtime", 480),
+        gpu=resource("finetune", "gpu", 1),
     params:
         arch=arch_params("finetune"),
         strategy=lambda wc: config["strategies"][wc.strategy],
@@ -39,36 +56,27 @@ rule finetune:
         weights=get_weights_param,
         # resume state of a killed job; outside the declared outputs, so a rerun finds it
         workdir=f"{variant_dir()}/.resume",
-    threads: resource("finetune", "threads", 4)
-    resources:
-        mem_mb=scaled("finetune", "mem_mb", 16000),
-        runtime=scaled("finetune", "runtime", 480),
-        gpu=resource("finetune", "gpu", 1),
-    log:
-        "logs/finetune/{arch}/{strategy}/{aug}.log",
-    benchmark:
-        "benchmarks/finetune/{arch}/{strategy}/{aug}.tsv"
-    conda:
-        "../envs/tensorflow.yaml"
+    message:
+        "Fine-tuning {wildcards.arch}/{wildcards.strategy}/{wildcards.aug}"
     script:
         "../scripts/finetune.py"
 
 
 rule finetune_table:
-    message:
-        "Table 5 -> {output.html}"
     input:
         get_variant_metrics(),
     output:
         csv=table_report("results/tables/finetune.csv", "Fine-tuning", "Table 5", "../report/finetune_table.rst"),
         md="results/tables/finetune.md",
         html=table_report("results/tables/finetune.html", "Fine-tuning", "Table 5", "../report/finetune_table.rst"),
-    params:
-        grid=GRID,
     log:
         "logs/tables/finetune_table.log",
     conda:
         "../envs/plotting.yaml"
+    params:
+        grid=GRID,
+    message:
+        "Table 5 -> {output.html}"
     script:
         "../scripts/finetune_table.py"
 

@@ -4,8 +4,6 @@ wildcard_constraints:
 
 
 rule attack:
-    message:
-        "Attacking {wildcards.target} with {wildcards.attack}"
     input:
         unpack(get_attack_inputs),
     output:
@@ -19,33 +17,36 @@ rule attack:
             caption="../report/adversarial_examples.rst",
             labels={"model": "{target}", "attack": "{attack}"},
         ),
-    params:
-        robustness=attack_settings,
-        members=lambda wc: config["ensemble"]["members"] if wc.target == "ensemble" else [],
-        data=data_reading(),
-    threads: resource("attack", "threads", 4)
-    resources:
-        mem_mb=scaled("attack", "mem_mb", 16000),
-        runtime=scaled("attack", "runtime", 120),
-        gpu=resource("attack", "gpu", 1),
     log:
         "logs/robustness/{target}/{attack}.log",
     benchmark:
         "benchmarks/robustness/{target}/{attack}.tsv"
     conda:
         "../envs/tensorflow.yaml"
+    threads: resource("attack", "threads", 4)
+    resources:
+        mem_mb=scaled("attack", "mem_mb", 16000),
+        runtime=scaled("attack", "runtime", 120),
+        gpu=resource("attack", "gpu", 1),
+    params:
+        robustness=attack_settings,
+        members=lambda wc: config["ensemble"]["members"] if wc.target == "ensemble" else [],
+        data=data_reading(),
+    message:
+        "Attacking {wildcards.target} with {wildcards.attack}"
     script:
         "../scripts/attack.py"
 
 
 rule transfer_matrix:
-    message:
-        "Transfer matrix -> {output.csv}"
     input:
         dataset=get_dataset,
         splits="results/data/splits.npz",
-        adversarial=expand("results/robustness/{target}/{attack}/adversarial.npy", target=ATTACK_TARGETS,
-                           attack=ROBUSTNESS["transfer_attack"]),
+        adversarial=expand(
+            "results/robustness/{target}/{attack}/adversarial.npy",
+            target=ATTACK_TARGETS,
+            attack=ROBUSTNESS["transfer_attack"],
+        ),
         models=expand("results/finetune/{variant}/model.keras", variant=variant_ids(config)),
         metrics=get_variant_metrics(),
         proba_selection=expand("results/finetune/{variant}/proba_selection.npy", variant=variant_ids(config))
@@ -54,6 +55,16 @@ rule transfer_matrix:
         weights=get_weights_input,
     output:
         csv="results/robustness/transfer.csv",
+    log:
+        "logs/robustness/transfer_matrix.log",
+    benchmark:
+        "benchmarks/robustness/transfer_matrix.tsv"
+    conda:
+        "../envs/tensorflow.yaml"
+    threads: resource("attack", "threads", 4)
+    resources:
+        mem_mb=scaled("attack", "mem_mb", 16000),
+        runtime=scaled("attack", "runtime", 120),
     params:
         robustness=used(ROBUSTNESS, SUBSET_KEYS),
         ensemble=config["ensemble"],
@@ -62,73 +73,86 @@ rule transfer_matrix:
         features=config["features"],
         weights=get_weights_param,
         data=data_reading(),
-    threads: resource("attack", "threads", 4)
-    resources:
-        mem_mb=scaled("attack", "mem_mb", 16000),
-        runtime=scaled("attack", "runtime", 120),
-    log:
-        "logs/robustness/transfer_matrix.log",
-    benchmark:
-        "benchmarks/robustness/transfer_matrix.tsv"
-    conda:
-        "../envs/tensorflow.yaml"
+    message:
+        "Transfer matrix -> {output.csv}"
     script:
         "../scripts/transfer_matrix.py"
 
 
 rule robustness_table:
-    message:
-        "Robustness tables -> results/tables/"
     input:
         results=get_attack_results(),
         transfer="results/robustness/transfer.csv",
         finetune=get_variant_metrics(),
     output:
-        robustness=table_report("results/tables/robustness.csv", "Robustness", "clean vs robust accuracy",
-                                "../report/robustness_table.rst"),
+        robustness=table_report(
+            "results/tables/robustness.csv", "Robustness", "clean vs robust accuracy", "../report/robustness_table.rst"
+        ),
         robustness_md="results/tables/robustness.md",
-        robustness_html=table_report("results/tables/robustness.html", "Robustness", "clean vs robust accuracy",
-                                     "../report/robustness_table.rst"),
-        transfer=table_report("results/tables/transfer.csv", "Robustness", "transfer matrix",
-                              "../report/transfer_table.rst"),
+        robustness_html=table_report(
+            "results/tables/robustness.html",
+            "Robustness",
+            "clean vs robust accuracy",
+            "../report/robustness_table.rst",
+        ),
+        transfer=table_report(
+            "results/tables/transfer.csv", "Robustness", "transfer matrix", "../report/transfer_table.rst"
+        ),
         transfer_md="results/tables/transfer.md",
-        transfer_html=table_report("results/tables/transfer.html", "Robustness", "transfer matrix",
-                                   "../report/transfer_table.rst"),
-        adversarial_training=table_report("results/tables/adversarial_training.csv", "Robustness",
-                                          "adversarial training", "../report/adversarial_training_table.rst"),
+        transfer_html=table_report(
+            "results/tables/transfer.html", "Robustness", "transfer matrix", "../report/transfer_table.rst"
+        ),
+        adversarial_training=table_report(
+            "results/tables/adversarial_training.csv",
+            "Robustness",
+            "adversarial training",
+            "../report/adversarial_training_table.rst",
+        ),
         adversarial_training_md="results/tables/adversarial_training.md",
-        adversarial_training_html=table_report("results/tables/adversarial_training.html", "Robustness",
-                                               "adversarial training", "../report/adversarial_training_table.rst"),
-    params:
-        robustness=ROBUSTNESS,
-        augmentations={name: config["augmentations"][name] for name in AUGMENTATIONS},
+        adversarial_training_html=table_report(
+            "results/tables/adversarial_training.html",
+            "Robustness",
+            "adversarial training",
+            "../report/adversarial_training_table.rst",
+        ),
     log:
         "logs/tables/robustness_table.log",
     conda:
         "../envs/plotting.yaml"
+    params:
+        robustness=ROBUSTNESS,
+        augmentations={name: config["augmentations"][name] for name in AUGMENTATIONS},
+    message:
+        "Robustness tables -> results/tables/"
     script:
         "../scripts/robustness_table.py"
 
 
 rule robustness_plots:
-    message:
-        "Robustness plots -> results/plots/"
     input:
         results=get_attack_results(),
         transfer="results/robustness/transfer.csv",
         splits="results/data/splits.npz",
     output:
-        curves=figure_report(directory("results/plots/robustness"), "Robustness", "accuracy vs eps, {arch}",
-                             "../report/robustness_curves.rst", patterns=["{arch}.png"]),
-        transfer=figure_report("results/plots/transfer_matrix.png", "Robustness", "transfer matrix",
-                               "../report/transfer_table.rst"),
-    params:
-        robustness=ROBUSTNESS,
-        architectures=ARCHS,
+        curves=figure_report(
+            directory("results/plots/robustness"),
+            "Robustness",
+            "accuracy vs eps, {arch}",
+            "../report/robustness_curves.rst",
+            patterns=["{arch}.png"],
+        ),
+        transfer=figure_report(
+            "results/plots/transfer_matrix.png", "Robustness", "transfer matrix", "../report/transfer_table.rst"
+        ),
     log:
         "logs/plots/robustness_plots.log",
     conda:
         "../envs/plotting.yaml"
+    params:
+        robustness=ROBUSTNESS,
+        architectures=ARCHS,
+    message:
+        "Robustness plots -> results/plots/"
     script:
         "../scripts/robustness_plots.py"
 

@@ -2,8 +2,15 @@ from pathlib import Path
 
 from landcover_transfer.data import Splits
 from landcover_transfer.io import write_json, write_npy
-from landcover_transfer.robustness import (attack_set, ensemble_logits_model, evaluate_attack, finetune_members,
-                                           load_model, logits_model, predict_labels)
+from landcover_transfer.robustness import (
+    attack_set,
+    ensemble_logits_model,
+    evaluate_attack,
+    finetune_members,
+    load_model,
+    logits_model,
+    predict_labels,
+)
 from landcover_transfer.robustness_report import plot_adversarial_examples
 from landcover_transfer.training import configure_runtime
 from landcover_transfer.workflow import load_configured_dataset, run_script
@@ -30,7 +37,7 @@ def main(snakemake):
                               splits.class_names, output.examples,
                               f"{wildcards.target}: {wildcards.attack} at eps {settings['transfer_eps']}/255")
     write_json(output.result, {"target": wildcards.target, "members": members, **result})
-    accuracy = ", ".join(f"{eps:g}: {acc:.3f}" for eps, acc in zip(result["eps"], result["accuracy"]))
+    accuracy = ", ".join(f"{eps:g}: {acc:.3f}" for eps, acc in zip(result["eps"], result["accuracy"], strict=True))
     return f"{wildcards.target} under {wildcards.attack}, accuracy by eps/255 {{{accuracy}}}"
 
 

@@ -5,8 +5,13 @@ from landcover_transfer.io import atomic_path
 from landcover_transfer.metrics import result_line, write_evaluation
 from landcover_transfer.plots import plot_variant_curves
 from landcover_transfer.resume import claim, fingerprint
-from landcover_transfer.training import (predict_proba, save_inference_model, train_variant, training_code,
-                                        training_software)
+from landcover_transfer.training import (
+    predict_proba,
+    save_inference_model,
+    train_variant,
+    training_code,
+    training_software,
+)
 from landcover_transfer.workflow import data_note, load_configured_dataset, phase_switches, run_script
 
 

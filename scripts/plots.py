@@ -3,8 +3,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from landcover_transfer.plots import (plot_factor_effects, plot_leaderboard, plot_learning_curves,
-                                      plot_variant_accuracy)
+from landcover_transfer.plots import plot_factor_effects, plot_leaderboard, plot_learning_curves, plot_variant_accuracy
 from landcover_transfer.tables import collect_metrics
 from landcover_transfer.workflow import data_note, phase_switches, run_script
 

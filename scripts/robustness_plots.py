@@ -19,9 +19,9 @@ def main(snakemake):
         plot_accuracy_vs_eps([r for r in results if r["target"].startswith(f"finetune/{arch}/")],
                              Path(output.curves) / f"{arch}.png",
                              titled(f"{arch}: accuracy under attack, every variant", note), chance=chance)
+    transfer_title = f"Transfer: {settings['transfer_attack']} images at eps {settings['transfer_eps']:g}/255"
     plot_transfer_matrix(pd.read_csv(snakemake.input.transfer, index_col="source"), output.transfer,
-                         titled(f"Transfer: {settings['transfer_attack']} images at eps {settings['transfer_eps']:g}/255",
-                                note))
+                         titled(transfer_title, note))
     return f"robustness plots: {len(snakemake.params.architectures)} architectures, transfer matrix"
 
 

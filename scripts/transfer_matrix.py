@@ -5,9 +5,18 @@ import numpy as np
 from landcover_transfer.data import Splits
 from landcover_transfer.features import build_extractor
 from landcover_transfer.io import atomic_path
-from landcover_transfer.robustness import (attack_set, check_extractor, classical_predictor, ensemble_combiner,
-                                           finetune_members, fit_classical, keras_predictor, load_model,
-                                           shared_features, transfer_matrix)
+from landcover_transfer.robustness import (
+    attack_set,
+    check_extractor,
+    classical_predictor,
+    ensemble_combiner,
+    finetune_members,
+    fit_classical,
+    keras_predictor,
+    load_model,
+    shared_features,
+    transfer_matrix,
+)
 from landcover_transfer.training import configure_runtime
 from landcover_transfer.workflow import load_configured_dataset, run_script
 

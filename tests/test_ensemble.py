@@ -13,7 +13,6 @@ from landcover_transfer.ensemble import (
     diversity,
     diversity_report,
     ensemble_proba_selection,
-    majority_vote,
     majority_vote_proba,
     run_ensemble,
     select_members,
@@ -27,6 +26,11 @@ from landcover_transfer.errors import ConfigError
 def rows(*probabilities):
     """One member's (N, C) array from its rows."""
     return np.array(probabilities, dtype=float)
+
+
+def majority_vote(probas):
+    """The majority-vote labels (N,) as `run_ensemble` predicts them: argmax of the vote shares."""
+    return majority_vote_proba(probas).argmax(axis=1)
 
 
 # --------------------------------------------------------------------------- majority vote
@@ -75,13 +79,15 @@ def test_tie_break_only_among_tied_classes_then_lowest_index():
 def test_majority_vote_proba_is_vote_share_with_consistent_argmax():
     rng = np.random.default_rng(1)
     members = [rng.dirichlet(np.ones(4), size=200) for _ in range(4)]  # many 2-2 and 1-1-1-1 ties
-    labels = majority_vote(members)
     shares = majority_vote_proba(members)
+    votes = np.stack([(m.argmax(axis=1)[:, None] == np.arange(4)) for m in members]).sum(axis=0)
+    # the documented rule: most votes; ties -> highest mean probability, then lowest class index
+    mean = np.mean(members, axis=0)
+    labels = np.where(votes == votes.max(axis=1, keepdims=True), mean, -np.inf).argmax(axis=1)
     assert shares.shape == (200, 4)
     np.testing.assert_allclose(shares.sum(axis=1), 1.0)
     assert (shares.argmax(axis=1) == labels).all()
     assert (shares.astype(np.float32).argmax(axis=1) == labels).all()  # survives float32 storage
-    votes = np.stack([(m.argmax(axis=1)[:, None] == np.arange(4)) for m in members]).sum(axis=0)
     np.testing.assert_allclose(shares, votes / 4, atol=1e-3)
 
 
@@ -282,7 +288,7 @@ def test_single_member_diversity():
 def test_run_ensemble_every_method(method):
     sel, y_sel = permuted_problem(90, seed=0)
     ev, y_ev = permuted_problem(60, seed=1)
-    proba, _, info = run_ensemble(method, ["noisy", "shifted"], sel, ev, y_sel, y_ev, {"seed": 3})
+    proba, _, info = run_ensemble(method, ["noisy", "shifted"], sel, ev, y_sel, y_ev, {"stacking": {"seed": 3}})
     assert proba.shape == (60, 3)
     assert info["method"] == method and info["members"] == ["noisy", "shifted"]
     assert set(info["diversity"]["per_member"]) == {"noisy", "shifted"}
@@ -294,7 +300,7 @@ def test_run_ensemble_every_method(method):
     if method == "stacking":
         assert info["estimator"] == "LogisticRegression" and info["seed"] == 3
         assert info["selection_accuracy"] > 0.95  # out-of-fold, still learns the shift
-    sel_proba = ensemble_proba_selection(method, sel, y_sel, {"seed": 3})
+    sel_proba = ensemble_proba_selection(method, sel, y_sel, {"stacking": {"seed": 3}})
     assert sel_proba.shape == (90, 3)
 
 

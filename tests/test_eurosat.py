@@ -96,7 +96,8 @@ def test_no_class_folders(tmp_path):
         convert_eurosat(tmp_path / "empty", tmp_path / "out.h5")
 
 
-RELEASE = "AnnualCrop, Forest, HerbaceousVegetation, Highway, Industrial, Pasture, PermanentCrop, Residential, River, SeaLake"
+RELEASE = ("AnnualCrop, Forest, HerbaceousVegetation, Highway, Industrial, Pasture, PermanentCrop, Residential, River, "
+           "SeaLake")
 
 
 def test_a_missing_class_folder_is_named_instead_of_shifting_the_labels(tmp_path):

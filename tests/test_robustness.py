@@ -2,6 +2,7 @@
 attack subset, safe-mode loading, the ensemble surrogate and adversarial training."""
 
 import os
+from itertools import pairwise
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -37,7 +38,8 @@ def tiny_cnn(size: int = SIZE, n_classes: int = N_CLASSES) -> keras.Model:
 
 def linear_softmax(size: int, n_classes: int) -> keras.Model:
     inputs = keras.Input((size, size, 3))
-    logits = keras.layers.Dense(n_classes, name="logits")(keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs)))
+    flat = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs))
+    logits = keras.layers.Dense(n_classes, name="logits")(flat)
     return keras.Model(inputs, keras.layers.Activation("softmax", name="predictions")(logits))
 
 
@@ -68,13 +70,14 @@ def test_eps_zero_is_the_clean_accuracy_and_perturbations_stay_within_eps_and_pi
         result, adversarial = robustness.evaluate_attack(robustness.logits_model(model), attack, x, y, SETTINGS)
         assert result["eps"] == SETTINGS["eps"]
         assert result["accuracy"][0] == clean
-        for eps, largest in zip(result["eps"], result["max_perturbation"]):
+        for eps, largest in zip(result["eps"], result["max_perturbation"], strict=True):
             assert largest <= eps + 1e-4
         assert result["max_perturbation"][-1] > 3.9  # the attack did use its budget
         assert all(images.min() >= 0 and images.max() <= 255 for images in adversarial)
         assert np.array_equal(adversarial[0], x)
-        assert all(later <= earlier for earlier, later in zip(result["accuracy"], result["accuracy"][1:]))
-        for accuracy, images in zip(result["accuracy"], adversarial):  # the kept images reproduce the numbers
+        assert all(later <= earlier for earlier, later in pairwise(result["accuracy"]))
+        # the kept images reproduce the numbers
+        for accuracy, images in zip(result["accuracy"], adversarial, strict=True):
             assert accuracy == np.mean(model.predict(images, verbose=0).argmax(1) == y)
         assert result["accuracy"][-1] < clean  # eps 4 hurts an undefended model
 
@@ -102,7 +105,7 @@ def test_pgd_is_at_least_as_strong_as_fgsm(trained):
     logits = robustness.logits_model(model)
     fgsm, _ = robustness.evaluate_attack(logits, "fgsm", x, y, SETTINGS)
     pgd, _ = robustness.evaluate_attack(logits, "pgd", x, y, SETTINGS)
-    assert all(p <= f for p, f in zip(pgd["accuracy"], fgsm["accuracy"]))
+    assert all(p <= f for p, f in zip(pgd["accuracy"], fgsm["accuracy"], strict=True))
     assert pgd["accuracy"][-1] < fgsm["accuracy"][0]
 
 

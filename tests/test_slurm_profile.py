@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,8 @@ TOY_SNAKEFILE = r'''
 # Toy workflow with the real rule names, so profiles/slurm's set-resources apply to it.
 localrules: all
 
-REPORT = 'echo "rule={rule} partition=${{SLURM_JOB_PARTITION:-none}} cuda=${{CUDA_VISIBLE_DEVICES:-none}} job=${{SLURM_JOB_ID:-none}}" > {output}'
+REPORT = ('echo "rule={rule} partition=${{SLURM_JOB_PARTITION:-none}} cuda=${{CUDA_VISIBLE_DEVICES:-none}} '
+          'job=${{SLURM_JOB_ID:-none}}" > {output}')
 
 rule all:
     input:
@@ -117,7 +119,7 @@ def test_local_profile_serialises_gpu_jobs(tmp_path):
     result = run_snakemake(["--profile", str(LOCAL_PROFILE)], cwd=tmp_path, env=env, timeout=120)
     assert result.returncode == 0, result.stdout
     spans = sorted(tuple(map(float, (tmp_path / f"t/{i}.txt").read_text().split())) for i in range(3))
-    for (_, end), (start, _) in zip(spans, spans[1:]):
+    for (_, end), (start, _) in pairwise(spans):
         assert start >= end, f"gpu=1 jobs overlapped: {spans}"
 
 
@@ -147,7 +149,8 @@ def test_parsers_of_slurm_and_snakemake_output():
     record = cluster_module.JobRecord.from_fields(cluster_module.parse_scontrol_oneliner(line))
     assert (record.rule, record.partition, record.account, record.state) == ("finetune", "gpu", "lcttest", "FAILED")
     assert (record.requested_gpus, record.allocated_gpus, record.cpus, record.mem_mb) == (1, 1, 8, 16000)
-    output = "Building DAG of jobs...\nJob stats:\njob      count\n-----  -------\nall          1\nb            2\ntotal        3\n"
+    output = ("Building DAG of jobs...\nJob stats:\njob      count\n-----  -------\n"
+              "all          1\nb            2\ntotal        3\n")
     assert parse_job_stats(output) == {"all": 1, "b": 2}
 
 

@@ -175,7 +175,8 @@ def test_tiny_config_through_slurm_profile(slurm_cluster, tmp_path):
 
     # every output of the study's targets
     expected = [
-        *(f"results/tables/{t}.{ext}" for t in ("classical", "finetune", "ensemble", "leaderboard") for ext in ("csv", "md")),
+        *(f"results/tables/{t}.{ext}" for t in ("classical", "finetune", "ensemble", "leaderboard")
+          for ext in ("csv", "md")),
         *(f"results/plots/{p}.png" for p in ("variant_accuracy", "factor_effects", "leaderboard")),
         *(f"results/finetune/{v}/{f}" for v in variants
           for f in ("metrics.json", "model.keras", "history.csv", "proba_selection.npy", "curves.png")),
@@ -262,7 +263,8 @@ def test_failed_variant_is_rerun_alone(slurm_cluster, tmp_path):
 
     records = _new_records(cluster, seen)
     failed = [r for r in records if r.state != "COMPLETED"]
-    assert [(r.rule, r.state, _wildcards(r)) for r in failed] == [("finetune", "FAILED", _variant_key(BROKEN_V))], records
+    expected_failures = [("finetune", "FAILED", _variant_key(BROKEN_V))]
+    assert [(r.rule, r.state, _wildcards(r)) for r in failed] == expected_failures, records
     assert sorted(_wildcards(r) for r in records if r.rule == "finetune") == sorted(
         map(_variant_key, (GOOD_V, BROKEN_V)))
     log = (workdir / "logs/finetune" / f"{BROKEN_V}.log").read_text(errors="replace")

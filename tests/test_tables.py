@@ -186,17 +186,20 @@ def test_honest_protocol_headers_name_the_selection_split(tmp_path):
     assert "Validation Accuracy (selection split)" in honest.columns
     assert "Final Validation Accuracy (selection split)" in honest.columns
     assert "Validation Accuracy" not in honest.columns
-    assert honest["Validation Accuracy (selection split)"].tolist() == finetune_table(raw)["Validation Accuracy"].tolist()
+    study = finetune_table(raw)
+    assert honest["Validation Accuracy (selection split)"].tolist() == study["Validation Accuracy"].tolist()
     assert list(finetune_table(raw, protocol="study").columns) == list(finetune_table(raw).columns)
 
 
 def test_write_table_formats_each_column_and_writes_an_html_page(tmp_path):
     table = finetune_table(collect_metrics(fake_finetune(tmp_path / "r")), ARCHS, STRATEGIES, AUGS)
     table.loc[1, "Wall Time (s)"] = 61.2
-    write_table(table, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.html", title="Table 5 (synthetic demo data)")
+    write_table(table, tmp_path / "t.csv", tmp_path / "t.md", tmp_path / "t.html",
+                title="Table 5 (synthetic demo data)")
     csv_rows = (tmp_path / "t.csv").read_text().splitlines()
     assert csv_rows[2].split(",")[table.columns.get_loc("Wall Time (s)")] == "61.2"  # seconds: one decimal
-    assert csv_rows[2].split(",")[table.columns.get_loc("Evaluation Accuracy")] == f"{table.loc[1, 'Evaluation Accuracy']:.4f}"
+    accuracy = table.loc[1, "Evaluation Accuracy"]
+    assert csv_rows[2].split(",")[table.columns.get_loc("Evaluation Accuracy")] == f"{accuracy:.4f}"
     md = (tmp_path / "t.md").read_text()
     assert md.startswith("**Table 5 (synthetic demo data)**") and re.search(r"\| +61\.2 \|", md)
     page = (tmp_path / "t.html").read_text()

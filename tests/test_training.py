@@ -394,7 +394,8 @@ def test_a_finished_training_is_rebuilt_from_its_kept_state_without_training(tmp
     strategy, epochs = CONFIG["strategies"]["last_block"], 2
     first_model, first_history, first_facts = run_variant(tmp_path, strategy, epochs, finish=True)
     kept = sorted(p.name for p in tmp_path.iterdir())
-    assert kept == sorted(["lock", "fingerprint.json", "state.json", read_json(tmp_path / "state.json")["roles"]["best"]])
+    best = read_json(tmp_path / "state.json")["roles"]["best"]
+    assert kept == sorted(["lock", "fingerprint.json", "state.json", best])
 
     recorder = Recorder()
     with caplog.at_level(logging.INFO, logger="landcover_transfer.training"):
@@ -523,7 +524,7 @@ def test_pretrain_stand_in_saves_weights_build_base_can_load(tmp_path, monkeypat
     loaded = models.build_base(ARCH, SIZE, str(path))
     fresh = models.build_base(ARCH, SIZE, None)
     assert [w.path for w in loaded.weights] == [w.path for w in trained.weights]
-    for ours, theirs in zip(loaded.weights, trained.weights):
+    for ours, theirs in zip(loaded.weights, trained.weights, strict=True):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(ours), keras.ops.convert_to_numpy(theirs),
                                       err_msg=ours.path)
     assert not np.allclose(keras.ops.convert_to_numpy(fresh.get_layer("Conv1").kernel),

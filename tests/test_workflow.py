@@ -200,7 +200,8 @@ def expected_outputs(config) -> list[str]:
     files += [f"results/plots/{p}.png" for p in ("variant_accuracy", "factor_effects", "leaderboard")]
     files += [f"results/plots/curves/{a}.png" for a in config["finetune"]["architectures"]]
     files += [f"results/robustness/{target}/{attack}/{name}" for target in attack_targets(config)
-              for attack in config["robustness"]["attacks"] for name in ("robust.json", "adversarial.npy", "examples.png")]
+              for attack in config["robustness"]["attacks"]
+              for name in ("robust.json", "adversarial.npy", "examples.png")]
     files += [f"results/tables/{t}.{ext}" for t in ROBUSTNESS_TABLES for ext in ("csv", "md")]
     files += ["results/robustness/transfer.csv", "results/plots/transfer_matrix.png"]
     files += [f"results/plots/robustness/{a}.png" for a in config["finetune"]["architectures"]]
@@ -214,7 +215,8 @@ def attack_targets(config) -> list[str]:
 @pytest.mark.slow
 def test_tiny_run_writes_every_output(tiny_run, tiny_config):
     missing = [f for f in expected_outputs(tiny_config) if not (tiny_run / f).is_file()]
-    empty = [f for f in expected_outputs(tiny_config) if (tiny_run / f).is_file() and (tiny_run / f).stat().st_size == 0]
+    empty = [f for f in expected_outputs(tiny_config)
+             if (tiny_run / f).is_file() and (tiny_run / f).stat().st_size == 0]
     assert missing == [] and empty == []
 
 
@@ -344,7 +346,8 @@ def test_robustness_results_agree_with_the_models_and_with_each_other(tiny_run, 
         for result in results.values():
             assert result["eps"] == eps and result["n_images"] == len(subset)
             assert result["accuracy"][0] == pytest.approx(clean, abs=1e-9)  # eps 0: the finetune job's own numbers
-            assert all(largest <= eps + 1e-4 for largest, eps in zip(result["max_perturbation"], result["eps"]))
+            assert all(largest <= eps + 1e-4
+                       for largest, eps in zip(result["max_perturbation"], result["eps"], strict=True))
         target = f"finetune/{variant}"
         assert transfer.loc["clean", target] == pytest.approx(clean, abs=5.01e-5)  # the CSV keeps 4 decimals
         white_box = results[settings["transfer_attack"]]["accuracy"][at_transfer]
@@ -358,8 +361,8 @@ def test_robustness_results_agree_with_the_models_and_with_each_other(tiny_run, 
         proba = np.load(tiny_run / f"results/{folder}/proba_evaluation.npy")[subset]
         clean = float(np.mean(proba.argmax(axis=1) == splits.y_evaluation[subset]))
         assert transfer.loc["clean", folder] == pytest.approx(clean, abs=5.01e-5), folder
-    expected_rows = (len(variants(tiny_config)) + 1) * len(settings["attacks"]) + len(tiny_config["ensemble"]["methods"]) \
-        + len(tiny_config["classical"]["models"])
+    expected_rows = ((len(variants(tiny_config)) + 1) * len(settings["attacks"])
+                     + len(tiny_config["ensemble"]["methods"]) + len(tiny_config["classical"]["models"]))
     assert len(table) == expected_rows
     assert sorted(transfer.columns) == sorted([f"finetune/{v}" for v in variants(tiny_config)]
                                               + [f"classical/{m}" for m in tiny_config["classical"]["models"]]

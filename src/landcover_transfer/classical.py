@@ -105,11 +105,12 @@ def fit_and_predict(spec: dict, x_fit: np.ndarray, y_fit: np.ndarray, x_selectio
     except _parameter_errors(spec) as error:
         raise ConfigError(f"classical.models.{name}.params: {str(error).splitlines()[0]}") from None
     fit_time = time.time() - started
-    return _full_proba(model, x_selection, n_classes), _full_proba(model, x_evaluation, n_classes), fit_time
+    return full_proba(model, x_selection, n_classes), full_proba(model, x_evaluation, n_classes), fit_time
 
 
-def _full_proba(model, x: np.ndarray, n_classes: int) -> np.ndarray:
-    """predict_proba with one column per class, also if a class was absent from the fit data."""
-    proba = np.zeros((len(x), n_classes), dtype=np.float32)
-    proba[:, model.classes_.astype(int)] = model.predict_proba(x)
+def full_proba(model, x: np.ndarray, n_classes: int, dtype=np.float32) -> np.ndarray:
+    """A fitted scikit-learn model's predict_proba with one column per class 0..n_classes-1 (classes
+    absent from the fit data get 0), as `dtype`."""
+    proba = np.zeros((len(x), n_classes), dtype=dtype)
+    proba[:, np.asarray(model.classes_, dtype=np.int64)] = model.predict_proba(x)
     return proba

@@ -34,6 +34,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .classical import full_proba
 from .errors import ConfigError, DataError
 
 METHODS = ("majority_vote", "soft_vote", "weighted_vote", "stacking")
@@ -108,15 +109,9 @@ def _shares_as_proba(scores: np.ndarray, winner: np.ndarray) -> np.ndarray:
     return shares / shares.sum(axis=1, keepdims=True)
 
 
-def majority_vote(probas: Sequence[np.ndarray]) -> np.ndarray:
-    """Predicted labels (N,) by plurality of the members' argmax votes; ties as in the module doc."""
-    stacked = _stack(probas)
-    scores = _votes(stacked, np.ones(len(stacked)))
-    return _tie_broken_argmax(scores, stacked.mean(axis=0))
-
-
 def majority_vote_proba(probas: Sequence[np.ndarray]) -> np.ndarray:
-    """(N, C) vote shares (fraction of members voting each class); argmax == `majority_vote`."""
+    """(N, C) vote shares (fraction of members voting each class); argmax is the plurality vote with
+    ties broken as in the module doc."""
     stacked = _stack(probas)
     scores = _votes(stacked, np.ones(len(stacked)))
     return _shares_as_proba(scores, _tie_broken_argmax(scores, stacked.mean(axis=0)))
@@ -181,13 +176,6 @@ def _features(stacked: np.ndarray) -> np.ndarray:
     return stacked.transpose(1, 0, 2).reshape(n, m * c)
 
 
-def _full_proba(model, features: np.ndarray, n_classes: int) -> np.ndarray:
-    """predict_proba with one column per class 0..C-1 (classes the model never saw get 0)."""
-    out = np.zeros((len(features), n_classes))
-    out[:, np.asarray(model.classes_, dtype=np.int64)] = model.predict_proba(features)
-    return out
-
-
 def _fit_meta(probas_selection, y_selection, estimator, params, seed):
     sel = _stack(probas_selection, "probas_selection")
     y = _labels(y_selection, sel.shape[1], "y_selection")
@@ -213,7 +201,7 @@ def stacking(probas_selection: Sequence[np.ndarray], y_selection, probas_evaluat
     if ev.shape[0] != sel.shape[0] or ev.shape[2] != sel.shape[2]:
         raise DataError(f"probas_evaluation has {ev.shape[0]} members x {ev.shape[2]} classes, "
                         f"probas_selection {sel.shape[0]} x {sel.shape[2]}")
-    return _full_proba(model, _features(ev), ev.shape[2])
+    return full_proba(model, _features(ev), ev.shape[2], dtype=np.float64)
 
 
 def stacking_out_of_fold(probas_selection: Sequence[np.ndarray], y_selection,
@@ -365,7 +353,7 @@ def _stacking_options(config: Mapping | None) -> tuple[str, dict, int]:
     stack_cfg = dict(config.get("stacking") or {})
     estimator = stack_cfg.get("estimator", "LogisticRegression")
     params = dict(stack_cfg.get("params") or {})
-    seed = int(stack_cfg.get("seed", config.get("seed", 0)))
+    seed = int(stack_cfg.get("seed", 0))
     return estimator, params, seed
 
 
@@ -418,7 +406,7 @@ def run_ensemble(method: str, member_names: Sequence[str], probas_selection: Seq
     sel_acc = member_accuracies(list(sel), y_sel)
 
     info: dict = {"method": method, "members": names,
-                  "member_selection_accuracy": dict(zip(names, map(float, sel_acc)))}
+                  "member_selection_accuracy": dict(zip(names, map(float, sel_acc), strict=True))}
     if method == "majority_vote":
         proba = majority_vote_proba(list(ev))
     elif method == "soft_vote":
@@ -426,7 +414,7 @@ def run_ensemble(method: str, member_names: Sequence[str], probas_selection: Seq
     elif method == "weighted_vote":
         weights = normalise_weights(sel_acc, len(names))
         proba = weighted_vote(list(ev), weights)
-        info["weights"] = dict(zip(names, map(float, weights)))
+        info["weights"] = dict(zip(names, map(float, weights), strict=True))
     else:
         estimator, params, seed = _stacking_options(config)
         proba = stacking(list(sel), y_sel, list(ev), estimator, params, seed)

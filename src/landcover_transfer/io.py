@@ -11,7 +11,6 @@ from typing import Iterator
 
 import numpy as np
 
-
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -48,11 +47,6 @@ def read_json(path: str | os.PathLike) -> dict:
 def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         np.save(tmp, array)
-
-
-def write_text(path: str | os.PathLike, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
 
 
 def _json_default(value):

@@ -92,7 +92,7 @@ def plot_variant_accuracy(finetune_df: pd.DataFrame, path: str | os.PathLike,
             continue
         bars = ax.bar(xs, ys, width=width * 0.95, color=colours(strategies.index(strategy) % 10),
                       hatch=_HATCHES[augs.index(aug) % len(_HATCHES)], edgecolor="black", linewidth=0.5)
-        for bar, y in zip(bars, ys):
+        for bar, y in zip(bars, ys, strict=True):
             if np.isfinite(y):
                 ax.annotate(f"{y:.3f}", (bar.get_x() + bar.get_width() / 2, y), xytext=(0, 2),
                             textcoords="offset points", ha="center", va="bottom", rotation=90, fontsize=7)
@@ -153,7 +153,7 @@ def plot_learning_curves(histories: Mapping[str, pd.DataFrame], path: str | os.P
     nrows = -(-len(labels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols + 1.8, 2.6 * nrows + 0.9), sharex=True,
                              sharey=True, squeeze=False)
-    for ax, label in zip(axes.flat, labels):
+    for ax, label in zip(axes.flat, labels, strict=False):  # spare axes (a short last row) are hidden below
         if label in histories:
             _draw_curves(ax, histories[label], "accuracy", (phase_starts or {}).get(label, ()))
         else:
@@ -175,7 +175,7 @@ def plot_variant_curves(history: pd.DataFrame, path: str | os.PathLike, title: s
                         phase_starts: Sequence[int] = (), note: str = "") -> None:
     """One variant's accuracy (left) and loss (right) per epoch, best epoch and phase switches marked."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), squeeze=False)
-    for ax, metric in zip(axes[0], ("accuracy", "loss")):
+    for ax, metric in zip(axes[0], ("accuracy", "loss"), strict=True):
         _draw_curves(ax, history, metric, phase_starts)
         ax.set_xlabel("Epoch")
         ax.set_ylabel(metric.capitalize())
@@ -189,7 +189,7 @@ def _figure_legend(fig, axes) -> None:
     """One legend right of the panels, each label once (the first panel that draws it)."""
     entries = {}
     for ax in axes.flat:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             entries.setdefault(label, handle)
     if entries:
         fig.legend(entries.values(), entries.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
@@ -204,7 +204,7 @@ def plot_factor_effects(finetune_df: pd.DataFrame, path: str | os.PathLike,
     orders = dict(orders or {})
     fig, axes = plt.subplots(1, len(FACTORS), figsize=(4.2 * len(FACTORS), 4.2), sharey=True)
     rng = np.random.default_rng(0)  # fixed jitter: the same figure every run
-    for ax, factor in zip(axes, FACTORS):
+    for ax, factor in zip(axes, FACTORS, strict=True):
         levels = _levels(df[factor], orders.get(factor))
         means = []
         for x, level in enumerate(levels):
@@ -236,7 +236,7 @@ def plot_leaderboard(leaderboard_df: pd.DataFrame, path: str | os.PathLike, chan
     the study's reported accuracy as a black diamond where the leaderboard has one, the chance level as
     a dotted line; the legend sits right of the axes so that it hides no bar or diamond."""
     df = leaderboard_df.reset_index(drop=True)
-    labels = [f"{f}: {m}" for f, m in zip(df["Family"], df["Model"])]
+    labels = [f"{f}: {m}" for f, m in zip(df["Family"], df["Model"], strict=True)]
     accuracy = pd.to_numeric(df["Accuracy"], errors="coerce").to_numpy(dtype=float)
     study = (pd.to_numeric(df["Study Accuracy"], errors="coerce").to_numpy(dtype=float)
              if "Study Accuracy" in df else np.full(len(df), np.nan))

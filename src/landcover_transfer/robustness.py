@@ -194,9 +194,9 @@ def shared_features(extractor: keras.Model, batch_size: int) -> Callable[[np.nda
 def classical_predictor(features: Callable[[np.ndarray], np.ndarray], estimator,
                         n_classes: int) -> Callable[[np.ndarray], np.ndarray]:
     """Images -> frozen features -> a fitted scikit-learn model's probabilities (no gradient to attack)."""
-    from .classical import _full_proba
+    from .classical import full_proba
 
-    return lambda images: _full_proba(estimator, features(images), n_classes)
+    return lambda images: full_proba(estimator, features(images), n_classes)
 
 
 def fit_classical(specs: dict, features: dict, fit_index: np.ndarray, n_jobs: int | None = None) -> dict:

@@ -29,7 +29,7 @@ def eps_column(eps) -> str:
 
 
 def _by_eps(result: dict) -> dict:
-    return {eps_column(eps): accuracy for eps, accuracy in zip(result["eps"], result["accuracy"])}
+    return {eps_column(eps): accuracy for eps, accuracy in zip(result["eps"], result["accuracy"], strict=True)}
 
 
 def _split_target(target: str) -> tuple[str, str]:
@@ -104,7 +104,7 @@ def add_robust_accuracy(board: pd.DataFrame, robustness: pd.DataFrame, headline_
     column = eps_column(headline_eps)
     worst = robustness.groupby(["Family", "Model"])[column].min() if column in robustness else pd.Series(dtype=float)
     title = f"Robust Accuracy ({column})"
-    keys = list(zip(board["Family"], board["Model"]))
+    keys = list(zip(board["Family"], board["Model"], strict=True))
     return board.assign(**{title: [worst.get(key, np.nan) for key in keys]})
 
 
@@ -162,14 +162,15 @@ def plot_adversarial_examples(x: np.ndarray, x_adv: np.ndarray, y: np.ndarray, p
     x, x_adv, y, clean = x[shown], x_adv[shown], y[shown], clean[shown]
     attacked = predict_labels(x_adv)
     fig, axes = plt.subplots(len(clean), 3, figsize=(6.6, 2.2 * len(clean)), squeeze=False)
-    for row, (image, adversarial) in enumerate(zip(x, x_adv)):
+    for row, (image, adversarial) in enumerate(zip(x, x_adv, strict=True)):
         delta = adversarial - image
         scale = float(np.abs(delta).max())
         amplified = 0.5 + delta / (2 * scale) if scale else np.full_like(delta, 0.5)
+        perturbation = f"perturbation x{127.5 / scale:.0f}\nmax {scale:.2f}/255" if scale else "no perturbation"
         panels = [(image / 255, f"true {class_names[y[row]]}\npred {class_names[clean[row]]}"),
-                  (amplified, f"perturbation x{127.5 / scale:.0f}\nmax {scale:.2f}/255" if scale else "no perturbation"),
+                  (amplified, perturbation),
                   (adversarial / 255, f"adversarial\npred {class_names[attacked[row]]}")]
-        for ax, (picture, label) in zip(axes[row], panels):
+        for ax, (picture, label) in zip(axes[row], panels, strict=True):
             ax.imshow(np.clip(picture, 0, 1))
             ax.set_title(label, fontsize=8)
             ax.axis("off")

@@ -165,7 +165,7 @@ def _river(c: _Canvas) -> np.ndarray:
 
 
 _PAINTERS = dict(zip(STUDY_CLASSES, (_annual_crop, _forest, _herbaceous, _highway, _industrial,
-                                      _pasture, _permanent_crop, _residential, _river)))
+                                      _pasture, _permanent_crop, _residential, _river), strict=True))
 
 
 def _finish(c: _Canvas, image: np.ndarray) -> np.ndarray:

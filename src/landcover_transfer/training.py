@@ -3,7 +3,9 @@ the study's callbacks, resumable after a kill at any moment (`resume.py`), hones
 
 A strategy is a list of phases; each phase unfreezes the last `blocks` configured blocks, recompiles
 and trains with its own learning rate and schedule. Epoch numbers are global across phases, so one
-history and one best checkpoint describe the whole run; early stopping counts within each phase.
+history and one best checkpoint describe the whole run. Early stopping is per phase: each phase has its
+own `PhaseEarlyStopping`, whose count is restored from that phase's saved history after a resume, and
+it ends only its phase (the next phase still starts at its first epoch).
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ import pandas as pd
 import tensorflow as tf
 from tensorflow.python.framework.config import is_op_determinism_enabled  # no public twin of enable_op_determinism
 
+from .adversarial_training import split_adversarial, with_adversarial_training
 from .errors import ConfigError
 from .io import atomic_path
 from .models import build_finetune_model, set_trainable_blocks
 from .resume import ResumeFolder
-from .adversarial_training import split_adversarial, with_adversarial_training
 
 log = logging.getLogger(__name__)
 
@@ -387,7 +389,7 @@ def recalibrate_batchnorm(model: keras.Model, images: np.ndarray) -> None:
     for layer in batchnorms:
         layer.momentum = 0.0
     model(tf.cast(images, tf.float32), training=True)
-    for layer, momentum in zip(batchnorms, momenta):
+    for layer, momentum in zip(batchnorms, momenta, strict=True):
         layer.momentum = momentum
 
 
