@@ -165,17 +165,17 @@ def get_variant_metrics():
 
 
 def get_ensemble_inputs(wildcards):
-    """Every variant's metrics and probabilities: members are chosen by selection accuracy inside the job."""
-    variants = variant_ids(config)
-    files = {
-        "metrics": [f"results/finetune/{v}/metrics.json" for v in variants],
-        "selection": [f"results/finetune/{v}/proba_selection.npy" for v in variants],
-        "evaluation": [f"results/finetune/{v}/proba_evaluation.npy" for v in variants],
+    """Every variant's metrics and probabilities (members are chosen by selection accuracy inside the job),
+    and those of the classical models the ensembles include."""
+    folders = [f"results/finetune/{v}" for v in variant_ids(config)]
+    classical = [f"results/classical/{m}" for m in config["ensemble"]["include_classical"]]
+    return {
+        "metrics": [f"{folder}/metrics.json" for folder in folders],
+        "classical_metrics": [f"{folder}/metrics.json" for folder in classical],
+        "selection": [f"{folder}/proba_selection.npy" for folder in folders + classical],
+        "evaluation": [f"{folder}/proba_evaluation.npy" for folder in folders + classical],
         "splits": "results/data/splits.npz",
     }
-    extra = config["ensemble"]["include_classical"]
-    files["classical_metrics"] = [f"results/classical/{m}/metrics.json" for m in extra]
-    return files
 
 
 def resource(rule_name, key, default):

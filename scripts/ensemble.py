@@ -19,13 +19,15 @@ def main(snakemake):
             **metrics, "folder": Path(path).parent}
     members = {f"finetune/{vid}": candidates[vid]["folder"] for vid in select_members(candidates, config["members"])}
     members.update({f"classical/{Path(p).parent.name}": Path(p).parent for p in inputs.classical_metrics})
-    probas_selection = [np.load(folder / "proba_selection.npy") for folder in members.values()]
-    probas_evaluation = [np.load(folder / "proba_evaluation.npy") for folder in members.values()]
-    proba, proba_selection, info = run_ensemble(method, list(members), probas_selection, probas_evaluation,
-                                                splits.y_selection, splits.y_evaluation, config)
+    selection, evaluation = ({Path(path).parent: path for path in paths} for paths in (inputs.selection,
+                                                                                       inputs.evaluation))
+    probas_selection = [np.load(selection[folder]) for folder in members.values()]
+    probas_evaluation = [np.load(evaluation[folder]) for folder in members.values()]
+    # the ensemble's own selection-split probabilities are not an output: nothing downstream reads them
+    proba, _, info = run_ensemble(method, list(members), probas_selection, probas_evaluation,
+                                  splits.y_selection, splits.y_evaluation, config)
     metrics = write_evaluation(
-        Path(snakemake.output.metrics).parent, name=method, y_true=splits.y_evaluation, proba_evaluation=proba,
-        proba_selection=proba_selection,
+        snakemake.output, name=method, y_true=splits.y_evaluation, proba_evaluation=proba,
         class_names=splits.class_names, extra={"family": "ensemble", **info}, note=data_note(snakemake.config),
     )
     return f"{result_line(metrics)} ({len(members)} members)"

@@ -1,4 +1,3 @@
-from pathlib import Path
 
 from landcover_transfer.data import Splits
 from landcover_transfer.io import atomic_path
@@ -44,7 +43,7 @@ def write_outputs(snakemake, dataset, arrays, model, history, facts) -> str:
     note = data_note(snakemake.config)
     plot_variant_curves(history, output.curves, name, phase_switches(params.strategy, params.training), note)
     metrics = write_evaluation(
-        Path(output.metrics).parent, name=name, y_true=arrays["y_evaluation"],
+        output, name=name, y_true=arrays["y_evaluation"],
         proba_evaluation=predict_proba(model, arrays["x_evaluation"], batch_size),
         proba_selection=predict_proba(model, arrays["x_selection"], batch_size),
         class_names=dataset.class_names,

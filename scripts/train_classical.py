@@ -19,7 +19,7 @@ def main(snakemake):
         selection_pool[splits.selection_index], features["val"], n_classes, n_jobs=snakemake.threads, name=model,
     )
     metrics = write_evaluation(
-        snakemake.output.metrics.rsplit("/", 1)[0], name=model, y_true=splits.y_evaluation,
+        snakemake.output, name=model, y_true=splits.y_evaluation,
         proba_evaluation=proba_evaluation, proba_selection=proba_selection, class_names=splits.class_names,
         extra={"family": "classical", "model": model, "estimator": snakemake.params.model["estimator"],
                "fit_time_s": round(fit_time, 2),

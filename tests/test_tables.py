@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -172,9 +173,13 @@ def test_ensemble_result_folder_round_trip(tmp_path):
     sel = [rng.dirichlet(np.ones(3), 40) for _ in range(3)]
     ev = [rng.dirichlet(np.ones(3), 30) for _ in range(3)]
     proba, _, info = run_ensemble("majority_vote", ["a", "b", "c"], sel, ev, y_sel, y_ev, {})
-    metrics = write_evaluation(tmp_path / "ensemble" / "majority_vote", name="majority_vote", y_true=y_ev,
-                               proba_evaluation=proba, class_names=["x", "y", "z"], extra=info)
-    table = ensemble_table(collect_metrics([tmp_path / "ensemble" / "majority_vote" / "metrics.json"]))
+    folder = tmp_path / "ensemble" / "majority_vote"
+    outputs = SimpleNamespace(**{name: folder / f"{name}{suffix}" for name, suffix in (
+        ("metrics", ".json"), ("report", ".csv"), ("confusion", ".png"), ("proba_evaluation", ".npy"))})
+    metrics = write_evaluation(outputs, name="majority_vote", y_true=y_ev, proba_evaluation=proba,
+                               class_names=["x", "y", "z"], extra=info)
+    assert sorted(path.name for path in folder.iterdir()) == sorted(str(p.name) for p in vars(outputs).values())
+    table = ensemble_table(collect_metrics([outputs.metrics]))
     assert table["Members"].iloc[0] == "a, b, c"
     assert table["Accuracy"].iloc[0] == pytest.approx(metrics["accuracy"])
     assert table["Mean Disagreement"].iloc[0] == pytest.approx(info["mean_disagreement"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
 import matplotlib
 
@@ -78,7 +77,7 @@ def plot_confusion_matrix(cm: np.ndarray, class_names: list[str], title: str, pa
 
 
 def write_evaluation(
-    outdir: str | os.PathLike,
+    outputs,
     *,
     name: str,
     y_true: np.ndarray,
@@ -90,22 +89,23 @@ def write_evaluation(
 ) -> dict:
     """Evaluate class probabilities on the evaluation split and write the standard result files.
 
-    Returns the metrics dict written to `metrics.json`: `name`, the summary metrics, then `extra`.
+    `outputs` names the files (the rule's declared `snakemake.output`, or any object with the same
+    attributes): `metrics`, `report`, `confusion`, `proba_evaluation`, and `proba_selection` where the rule
+    declares it. Returns the metrics dict written to `metrics`: `name`, the summary metrics, then `extra`.
     `note` (e.g. "synthetic demo data") goes in the confusion matrix's title.
     """
-    outdir = Path(outdir)
     y_pred = np.asarray(proba_evaluation).argmax(axis=1)
     metrics = {"name": name, **summary_metrics(y_true, y_pred), **(extra or {})}
     cm = confusion_matrix(y_true, y_pred, labels=list(range(len(class_names))))
 
-    write_npy(outdir / "proba_evaluation.npy", np.asarray(proba_evaluation, dtype=np.float32))
+    write_npy(outputs.proba_evaluation, np.asarray(proba_evaluation, dtype=np.float32))
     if proba_selection is not None:
-        write_npy(outdir / "proba_selection.npy", np.asarray(proba_selection, dtype=np.float32))
-    with atomic_path(outdir / "report.csv") as tmp:
+        write_npy(outputs.proba_selection, np.asarray(proba_selection, dtype=np.float32))
+    with atomic_path(outputs.report) as tmp:
         per_class_report(y_true, y_pred, class_names).to_csv(tmp, float_format="%.4f")
     details = ", ".join(filter(None, [f"accuracy {metrics['accuracy']:.4f}", note]))
-    plot_confusion_matrix(cm, class_names, f"{name} ({details})", outdir / "confusion.png")
-    write_json(outdir / "metrics.json", metrics)  # last: its presence means the folder is complete
+    plot_confusion_matrix(cm, class_names, f"{name} ({details})", outputs.confusion)
+    write_json(outputs.metrics, metrics)  # last: its presence means the folder is complete
     log.info("%s on the evaluation split: %s", name,
              ", ".join(f"{key} {metrics[key]:.4f}" for key in ("accuracy", "precision", "recall", "f1")))
     return metrics
