@@ -37,7 +37,7 @@ clean-demo:
 
 # Throughput figures on this machine (training images/s per architecture, feature extraction).
 benchmark: venv
-	PYTHONPATH=src $(BIN)/python -m landcover_transfer.benchmark
+	PYTHONPATH=src $(BIN)/python -m landcover_transfer.throughput
 
 # What a reader of results/report.html sees: its first page and every table, as PNGs (headless Chromium).
 screenshots: venv

@@ -1,7 +1,7 @@
 from pathlib import Path
 
+from landcover_transfer.atomic_files import write_json, write_npy
 from landcover_transfer.data import Splits
-from landcover_transfer.io import write_json, write_npy
 from landcover_transfer.robustness import (
     attack_set,
     ensemble_logits_model,

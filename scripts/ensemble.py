@@ -2,9 +2,9 @@ from pathlib import Path
 
 import numpy as np
 
+from landcover_transfer.atomic_files import read_json
 from landcover_transfer.data import Splits
 from landcover_transfer.ensemble import run_ensemble, select_members
-from landcover_transfer.io import read_json
 from landcover_transfer.metrics import result_line, write_evaluation
 from landcover_transfer.workflow import data_note, run_script
 

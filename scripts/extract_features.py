@@ -1,7 +1,7 @@
 import numpy as np
 
+from landcover_transfer.atomic_files import atomic_path
 from landcover_transfer.features import extract_dataset_features
-from landcover_transfer.io import atomic_path
 from landcover_transfer.workflow import load_configured_dataset, run_script
 
 

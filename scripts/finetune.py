@@ -1,6 +1,6 @@
 
+from landcover_transfer.atomic_files import atomic_path
 from landcover_transfer.data import Splits
-from landcover_transfer.io import atomic_path
 from landcover_transfer.metrics import result_line, write_evaluation
 from landcover_transfer.plots import plot_variant_curves
 from landcover_transfer.resume import claim, fingerprint

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from landcover_transfer.io import read_json
+from landcover_transfer.atomic_files import read_json
 from landcover_transfer.reporting import titled
 from landcover_transfer.robustness_report import adversarial_training_table, robustness_table, transfer_table
 from landcover_transfer.tables import collect_metrics, write_table

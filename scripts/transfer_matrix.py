@@ -2,9 +2,9 @@ from pathlib import Path
 
 import numpy as np
 
+from landcover_transfer.atomic_files import atomic_path
 from landcover_transfer.data import Splits
 from landcover_transfer.features import build_extractor
-from landcover_transfer.io import atomic_path
 from landcover_transfer.robustness import (
     attack_set,
     check_extractor,

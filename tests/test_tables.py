@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from landcover_transfer.atomic_files import write_json
 from landcover_transfer.ensemble import run_ensemble
-from landcover_transfer.io import write_json
 from landcover_transfer.metrics import write_evaluation
 from landcover_transfer.tables import (
     classical_table,

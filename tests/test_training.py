@@ -24,8 +24,8 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 
 from landcover_transfer import models, resume, training  # noqa: E402
+from landcover_transfer.atomic_files import read_json  # noqa: E402
 from landcover_transfer.errors import ConfigError  # noqa: E402
-from landcover_transfer.io import read_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())

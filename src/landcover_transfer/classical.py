@@ -13,8 +13,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
+from .atomic_files import progress
 from .errors import ConfigError
-from .io import progress
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import h5py
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from .atomic_files import atomic_path
 from .errors import ConfigError, DataError
-from .io import atomic_path
 
 ARRAY_KEYS = ("x_train", "y_train", "x_val", "y_val")
 CLASS_NAME_KEYS = ("class_names", "classes", "label_names")

@@ -8,7 +8,7 @@ import time
 import keras
 import numpy as np
 
-from .io import progress
+from .atomic_files import progress
 from .models import build_base, inputs_to_base
 from .training import configure_runtime, make_dataset
 

@@ -24,7 +24,7 @@ from sklearn.metrics import (  # noqa: E402
     precision_recall_fscore_support,
 )
 
-from .io import atomic_path, write_json, write_npy  # noqa: E402
+from .atomic_files import atomic_path, write_json, write_npy  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from .io import atomic_path  # noqa: E402
+from .atomic_files import atomic_path  # noqa: E402
 from .reporting import titled  # noqa: E402
 
 FACTORS = ("architecture", "strategy", "augmentation")

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import yaml
 
-from .io import atomic_path
+from .atomic_files import atomic_path
 
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from .io import read_json, write_json
+from .atomic_files import read_json, write_json
 
 log = logging.getLogger(__name__)
 

@@ -85,8 +85,8 @@ def attack_set(dataset, splits, settings: dict) -> tuple[np.ndarray, np.ndarray,
 
 def finetune_members(metrics_paths: Sequence[str | Path], spec) -> list[str]:
     """The fine-tuned ensemble members ('finetune/arch/strategy/aug'), chosen as rule `ensemble` does."""
+    from .atomic_files import read_json
     from .ensemble import select_members
-    from .io import read_json
 
     candidates = {}
     for path in metrics_paths:

@@ -18,7 +18,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .io import atomic_path, read_json
+from .atomic_files import atomic_path, read_json
 from .reporting import html_page
 
 log = logging.getLogger(__name__)

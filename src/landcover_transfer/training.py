@@ -22,8 +22,8 @@ import tensorflow as tf
 from tensorflow.python.framework.config import is_op_determinism_enabled  # no public twin of enable_op_determinism
 
 from .adversarial_training import split_adversarial, with_adversarial_training
+from .atomic_files import atomic_path
 from .errors import ConfigError
-from .io import atomic_path
 from .models import build_finetune_model, set_trainable_blocks
 from .resume import ResumeFolder
 

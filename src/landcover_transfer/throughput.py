@@ -1,6 +1,6 @@
 """Throughput on this machine: training images/s per architecture and strategy, feature extraction images/s.
 
-    python -m landcover_transfer.benchmark [--image-size 64] [--images 256] [--epochs 2]
+    python -m landcover_transfer.throughput [--image-size 64] [--images 256] [--epochs 2]
 
 Prints a table; the first epoch (graph tracing) is excluded from the training figures. Uses random
 weights and random pixels: throughput does not depend on either.
