@@ -2,9 +2,8 @@ from pathlib import Path
 
 import numpy as np
 
-from landcover_transfer.atomic_files import read_json
 from landcover_transfer.data import Splits
-from landcover_transfer.ensemble import run_ensemble, select_members
+from landcover_transfer.ensemble import load_candidates, run_ensemble, select_members
 from landcover_transfer.metrics import result_line, write_evaluation
 from landcover_transfer.workflow import data_note, run_script
 
@@ -12,11 +11,7 @@ from landcover_transfer.workflow import data_note, run_script
 def main(snakemake):
     config, inputs, method = snakemake.params.ensemble, snakemake.input, snakemake.wildcards.method
     splits = Splits.load(inputs.splits)
-    candidates = {}
-    for path in inputs.metrics:
-        metrics = read_json(path)
-        candidates[f"{metrics['architecture']}/{metrics['strategy']}/{metrics['augmentation']}"] = {
-            **metrics, "folder": Path(path).parent}
+    candidates = load_candidates(inputs.metrics)
     members = {f"finetune/{vid}": candidates[vid]["folder"] for vid in select_members(candidates, config["members"])}
     members.update({f"classical/{Path(p).parent.name}": Path(p).parent for p in inputs.classical_metrics})
     selection, evaluation = ({Path(path).parent: path for path in paths} for paths in (inputs.selection,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 from itertools import combinations
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -34,6 +35,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .atomic_files import read_json
 from .classical import full_proba
 from .errors import ConfigError, DataError
 
@@ -306,6 +308,16 @@ def diversity_report(member_names: Sequence[str], member_probas: Sequence[np.nda
 
 # --------------------------------------------------------------------------------------------
 # member choice and dispatch
+
+
+def load_candidates(metrics_paths: Sequence[str | Path]) -> dict[str, dict]:
+    """Each fine-tuned variant's metrics by variant id ('arch/strategy/aug'), with its result `folder`."""
+    candidates = {}
+    for path in metrics_paths:
+        metrics = read_json(path)
+        vid = f"{metrics['architecture']}/{metrics['strategy']}/{metrics['augmentation']}"
+        candidates[vid] = {**metrics, "folder": Path(path).parent}
+    return candidates
 
 
 def select_members(candidates: Mapping[str, Mapping], spec) -> list[str]:

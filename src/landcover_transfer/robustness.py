@@ -85,14 +85,9 @@ def attack_set(dataset, splits, settings: dict) -> tuple[np.ndarray, np.ndarray,
 
 def finetune_members(metrics_paths: Sequence[str | Path], spec) -> list[str]:
     """The fine-tuned ensemble members ('finetune/arch/strategy/aug'), chosen as rule `ensemble` does."""
-    from .atomic_files import read_json
-    from .ensemble import select_members
+    from .ensemble import load_candidates, select_members
 
-    candidates = {}
-    for path in metrics_paths:
-        metrics = read_json(path)
-        candidates[f"{metrics['architecture']}/{metrics['strategy']}/{metrics['augmentation']}"] = metrics
-    return [f"finetune/{vid}" for vid in select_members(candidates, spec)]
+    return [f"finetune/{vid}" for vid in select_members(load_candidates(metrics_paths), spec)]
 
 
 def art_classifier(logits: keras.Model):
