@@ -27,8 +27,11 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/snakefmt --check Snakefile rules/
 
+# Two pytest-xdist workers: the SLURM tests mostly wait on the scheduler while the other worker computes
+# (tests/conftest.py groups the tests that share an expensive fixture on one worker).
+TEST_WORKERS ?= 2
 test: venv lint
-	$(BIN)/python -m pytest --durations=15
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=15
 
 clean-demo:
 	rm -rf results/data results/pretrained results/features results/classical results/finetune \

@@ -27,6 +27,29 @@ def _run_snakemake(workdir, *args, timeout: float = 600) -> subprocess.Completed
     return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout)
 
 
+# `make test` runs two pytest-xdist workers (`--dist loadgroup`). Tests sharing an expensive session fixture go
+# to one worker as one group, so the fixture is built once: the SLURM cluster (started once per process, and the
+# daemons of two would clash) and the tiny run. Other tests are grouped by module (module fixtures build once).
+# The long groups come first: the SLURM tests mostly wait on the scheduler's polling, and that wait then
+# overlaps the tiny run and the unit tests on the other worker.
+_FIRST_GROUPS = ("slurm", "tiny_run")
+
+
+def _xdist_group(item) -> str:
+    if "slurm_cluster" in item.fixturenames:
+        return "slurm"
+    if "tiny_run" in item.fixturenames:
+        return "tiny_run"
+    return item.path.stem
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_xdist_group(item)))
+    rank = {group: i for i, group in enumerate(_FIRST_GROUPS)}
+    items.sort(key=lambda item: rank.get(_xdist_group(item), len(rank)))  # stable: file order otherwise
+
+
 @pytest.fixture(scope="session")
 def run_snakemake():
     """The function `run_snakemake(workdir, *args, timeout=600)` -> CompletedProcess."""

@@ -15,12 +15,14 @@ this cluster needs because it has no accounting database (`--slurm-status-comman
 so they are given on the command line (which replaces only those keys of the profile). The
 workflow runs from the repository's Snakefile (`-s`) in a temporary working directory (`-d`).
 
-* `test_tiny_config_through_slurm_profile`: tests/config/tiny.yaml end to end; every output;
-  GPU rules asked for and got a GPU on the gpu partition with the profile's resources (which win
-  over the tiny config's), CPU rules did not; the `localrules` were not submitted.
-* `test_failed_variant_is_rerun_alone`: one augmentation policy that Keras rejects fails only its
-  `finetune` job; keep-going finishes the rest, nothing is aggregated; once the policy is fixed a
-  rerun submits exactly that one training, then the aggregation runs.
+The first two tests share one SLURM run of tests/config/tiny.yaml (module fixture `tiny_slurm_runs`) in which
+one training fails inside its job, then a second run after the cause is removed:
+* `test_failed_variant_fails_alone_and_is_rerun_alone`: the failure stops only that `finetune` job; keep-going
+  finishes the rest, nothing that needs every variant runs; once fixed, a rerun submits exactly that one
+  training (and its attacks), then the aggregation runs.
+* `test_tiny_config_through_slurm_profile`: every output of the tiny config; GPU rules asked for and got a GPU
+  on the gpu partition with the profile's resources (which win over the tiny config's), CPU rules did not;
+  the `localrules` were not submitted.
 * `test_cancelled_training_resumes_from_last_epoch`: a training job cancelled mid-run (scancel)
   with Snakemake stopped too (SIGTERM) resumes from its last finished epoch on the rerun.
 
@@ -36,7 +38,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -156,22 +160,94 @@ def _epochs_in_log(path: Path) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in re.findall(r"^Epoch (\d+)/(\d+)\s*$", path.read_text(errors="replace"), re.M)]
 
 
-# ------------------------------------------------------------------ 1. the tiny config end to end
-def test_tiny_config_through_slurm_profile(slurm_cluster, tmp_path):
+# ------------------------------------------------------------------ 1. the tiny config, one variant failing
+BROKEN_V = "mobilenet_v2/last_block/standard"
+
+
+@pytest.fixture(scope="module")
+def tiny_slurm_runs(slurm_cluster, tmp_path_factory):
+    """tests/config/tiny.yaml through the SLURM profile with one training failing inside its job, then the
+    cause removed: run 1 (the failure, keep-going), the dry run after the fix, run 2. One run shared by the
+    tests of the failure and of the finished workflow (a SLURM run of the tiny grid costs minutes)."""
     cluster = slurm_cluster
-    assert _workflow_localrules() == LOCAL_RULES, "rules/common.smk's localrules changed: update LOCAL_RULES"
-    workdir = tmp_path / "wf"
-    workdir.mkdir()
-    profile = _profile(cluster, tmp_path / "profile")
-    config = _merged_config(TINY)  # the tiny grid; classical models and ensemble methods merged in
-    variants = [f"{a}/{s}/{g}" for a in config["finetune"]["architectures"]
-                for s in config["finetune"]["strategies"] for g in config["finetune"]["augmentations"]]
-    methods = config["ensemble"]["methods"]
-    classical = list(config["classical"]["models"])
+    tmp = tmp_path_factory.mktemp("tiny_slurm")
+    workdir = tmp / "wf"
+    profile = _profile(cluster, tmp / "profile")
+    # A failure inside one job (config mistakes are stopped before any job): its resume folder is a file.
+    blocker = workdir / "results/finetune" / BROKEN_V / ".resume"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a folder")
+    # retries 0: the failure is deterministic, the profile's 2 retries would only repeat it
+    args = _args(cluster, profile, workdir, [TINY], "--retries", "0")
+    runs = SimpleNamespace(cluster=cluster, workdir=workdir, profile=profile, config=_merged_config(TINY))
 
     seen = {r.job_id for r in cluster.job_records()}
-    result = _run(cluster, _args(cluster, profile, workdir, [TINY]), workdir, "tiny run via SLURM", timeout=1500)
-    assert result.returncode == 0, _tail(result.stdout)
+    runs.first = _run(cluster, args, workdir, "run 1 (one broken variant)", timeout=1500)
+    runs.first_records = _new_records(cluster, seen)
+    runs.first_outputs = {path for path in ("results/tables/classical.csv", "results/tables/finetune.csv",
+                                            "results/ensemble", "results/tables/ensemble.csv",
+                                            "results/tables/leaderboard.csv", "results/plots")
+                          if (workdir / path).exists()}
+    blocker.unlink()
+    runs.plan = _run(cluster, [*args, "--dry-run"], workdir, "dry run after the fix", timeout=300)
+    seen = {r.job_id for r in cluster.job_records()}
+    runs.second = _run(cluster, args, workdir, "run 2 (after the fix)", timeout=900)
+    runs.second_records = _new_records(cluster, seen)
+    return runs
+
+
+def _variants(config) -> list[str]:
+    grid = config["finetune"]
+    return [f"{a}/{s}/{g}" for a in grid["architectures"] for s in grid["strategies"] for g in grid["augmentations"]]
+
+
+def test_failed_variant_fails_alone_and_is_rerun_alone(tiny_slurm_runs):
+    runs, workdir = tiny_slurm_runs, tiny_slurm_runs.workdir
+    first, second = runs.first, runs.second
+    good = [v for v in _variants(runs.config) if v != BROKEN_V]
+    methods = runs.config["ensemble"]["methods"]
+
+    # ---- run 1: the broken variant fails, keep-going completes everything else it can
+    assert first.returncode != 0, _tail(first.stdout)
+    for name in ("metrics.json", "model.keras"):
+        assert all((workdir / "results/finetune" / v / name).is_file() for v in good), _tail(first.stdout)
+    # the independent classical branch completed; nothing that needs all variants ran
+    assert runs.first_outputs == {"results/tables/classical.csv"}, _tail(first.stdout)
+    failed = [(r.rule, r.state, _wildcards(r)) for r in runs.first_records if r.state != "COMPLETED"]
+    assert failed == [("finetune", "FAILED", _variant_key(BROKEN_V))], runs.first_records
+    log = (workdir / "logs/finetune" / f"{BROKEN_V}.log").read_text(errors="replace")
+    assert "FileExistsError" in log and ".resume" in log, log[-3000:]
+    assert re.search(r"Error in rule finetune", first.stdout), _tail(first.stdout)
+
+    # ---- the cause removed: the plan is that one training, its attack and what needs every variant
+    expected = {"all": 1, "finetune": 1, "finetune_table": 1, "ensemble": len(methods), "ensemble_table": 1,
+                "leaderboard": 1, "plots": 1, "transfer_matrix": 1, "robustness_table": 1, "robustness_plots": 1,
+                # the fixed variant and the ensemble surrogate, once per attack
+                "attack": 2 * len(runs.config["robustness"]["attacks"])}
+    assert runs.plan.returncode == 0, _tail(runs.plan.stdout)
+    assert parse_job_stats(runs.plan.stdout) == expected, _tail(runs.plan.stdout)
+    planned = re.findall(r"^Job \d+: Fine-tuning (\S+)$", runs.plan.stdout, re.M)  # rule finetune's message
+    assert planned == [BROKEN_V], _tail(runs.plan.stdout)
+
+    # ---- run 2: exactly that plan; the one training submitted to SLURM is the fixed variant
+    assert second.returncode == 0, _tail(second.stdout)
+    assert parse_job_stats(second.stdout) == expected, _tail(second.stdout)
+    new = runs.second_records
+    print("  rerun SLURM jobs:", [(r.rule, _wildcards(r), r.state) for r in new])
+    assert [(r.rule, _wildcards(r), r.state) for r in new if r.rule == "finetune"] == [
+        ("finetune", _variant_key(BROKEN_V), "COMPLETED")], new
+    assert sorted(r.rule for r in new if r.rule != "attack") == ["finetune", "transfer_matrix"], new
+    rows = pd.read_csv(workdir / "results/tables/finetune.csv")
+    assert len(rows) == len(good) + 1, rows
+
+
+def test_tiny_config_through_slurm_profile(tiny_slurm_runs):
+    runs, workdir = tiny_slurm_runs, tiny_slurm_runs.workdir
+    assert _workflow_localrules() == LOCAL_RULES, "rules/common.smk's localrules changed: update LOCAL_RULES"
+    config = runs.config  # the tiny grid; classical models and ensemble methods merged in
+    variants = _variants(config)
+    classical = list(config["classical"]["models"])
+    assert runs.second.returncode == 0, _tail(runs.second.stdout)
 
     # every output of the study's targets
     expected = [
@@ -180,35 +256,37 @@ def test_tiny_config_through_slurm_profile(slurm_cluster, tmp_path):
         *(f"results/plots/{p}.png" for p in ("variant_accuracy", "factor_effects", "leaderboard")),
         *(f"results/finetune/{v}/{f}" for v in variants
           for f in ("metrics.json", "model.keras", "history.csv", "proba_selection.npy", "curves.png")),
-        *(f"results/ensemble/{m}/metrics.json" for m in methods),
+        *(f"results/ensemble/{m}/metrics.json" for m in config["ensemble"]["methods"]),
         *(f"results/classical/{m}/metrics.json" for m in classical),
     ]
     missing = [f for f in expected if not (workdir / f).is_file()]
-    assert not missing, f"missing outputs: {missing}\n{_tail(result.stdout)}"
+    assert not missing, f"missing outputs: {missing}\n{_tail(runs.second.stdout)}"
     assert any((workdir / "results/plots/curves").glob("*.png"))
     assert not list((workdir / "results/finetune").glob("*/*/*/.resume/epoch*")), "epoch state left behind"
 
-    records = _new_records(cluster, seen)
-    by_rule = cluster.jobs_by_rule(records)
+    records = runs.first_records + runs.second_records
+    by_rule = runs.cluster.jobs_by_rule(records)
     print("  SLURM jobs:", {rule: len(rs) for rule, rs in sorted(by_rule.items())})
     # only the heavy rules were submitted: no localrule, and not the target rule `all`
     assert set(by_rule) == GPU_RULES | CPU_RULES, records
     assert not (LOCAL_RULES | {"all"}) & set(by_rule)
-    stats = parse_job_stats(result.stdout)  # ... yet they ran (rule messages replace "localrule X:" blocks)
+    # ... yet they ran (rule messages replace "localrule X:" blocks)
+    stats = Counter(parse_job_stats(runs.first.stdout)) + Counter(parse_job_stats(runs.second.stdout))
     assert all(stats.get(rule) for rule in LOCAL_RULES), stats
-    assert all(r.state == "COMPLETED" and r.account == ACCOUNT for r in records), records
-    assert len(by_rule["finetune"]) == len(variants)
-    assert sorted(_wildcards(r) for r in by_rule["finetune"]) == sorted(map(_variant_key, variants))
+    assert all(r.account == ACCOUNT for r in records), records
+    assert [_wildcards(r) for r in records if r.state != "COMPLETED"] == [_variant_key(BROKEN_V)], records
+    assert sorted(_wildcards(r) for r in by_rule["finetune"] if r.state == "COMPLETED") == sorted(
+        map(_variant_key, variants))
     assert len(by_rule["train_classical"]) == len(classical)
 
     # GPU rules: gpu partition, one GPU requested (--gpus=1) and allocated (the GRES slurmd turns into
     # CUDA_VISIBLE_DEVICES; tests/test_slurm_profile.py checks the variable itself), and the profile's
     # set-resources (cpus_per_gpu 8, mem 32000*attempt / 16000*attempt, runtime) win over the tiny
     # config's (threads 1, mem_mb 2000, runtime 10): the fake node accepts them
-    profile_res = yaml.safe_load((profile / "config.yaml").read_text())["set-resources"]
+    profile_res = yaml.safe_load((runs.profile / "config.yaml").read_text())["set-resources"]
     for rule in GPU_RULES:
         for r in by_rule[rule]:
-            assert r.partition == cluster.gpu_partition, r
+            assert r.partition == runs.cluster.gpu_partition, r
             assert r.requested_gpus == 1 and r.allocated_gpus == 1, r.fields
             assert "gpu:8" in r.fields.get("CpusPerTres", "") and r.cpus == 8, r.fields
             assert r.mem_mb == int(profile_res[rule]["mem_mb"].split("*")[0]), r
@@ -218,89 +296,11 @@ def test_tiny_config_through_slurm_profile(slurm_cluster, tmp_path):
     # CPU rules: cpu partition, no GPU; mem from the rule (tiny config: 2000) or default-resources (4000)
     for rule in CPU_RULES:
         for r in by_rule[rule]:
-            assert r.partition == cluster.cpu_partition, r
+            assert r.partition == runs.cluster.cpu_partition, r
             assert r.requested_gpus == 0 and r.allocated_gpus == 0, r.fields
             assert not r.fields.get("CpusPerTres"), r.fields
     assert [r.mem_mb for r in by_rule["synthetic_dataset"]] == [4000]
     assert {r.mem_mb for r in by_rule["train_classical"]} == {config["resources"]["classical"]["mem_mb"]}
-
-
-# ------------------------------------------------------------------ 2. one failing variant
-BROKEN_V = "mobilenet_v2/last_block/standard"
-GOOD_V = "mobilenet_v2/last_block/none"
-
-
-def test_failed_variant_is_rerun_alone(slurm_cluster, tmp_path):
-    cluster = slurm_cluster
-    workdir = tmp_path / "wf"
-    workdir.mkdir()
-    profile = _profile(cluster, tmp_path / "profile")
-    override = tmp_path / "override.yaml"
-    override.write_text(yaml.safe_dump({
-        "finetune": {"strategies": ["last_block"], "augmentations": ["none", "standard"]},
-        # the tiny config's members name variants not in this grid (schema: a list of >= 2 ids)
-        "ensemble": {"members": [GOOD_V, BROKEN_V], "methods": ["majority_vote", "stacking"]},
-    }))
-    # A failure inside one job (config mistakes are stopped before any job): its resume folder is a file.
-    blocker = workdir / "results/finetune" / BROKEN_V / ".resume"
-    blocker.parent.mkdir(parents=True)
-    blocker.write_text("not a folder")
-    # retries 0: the failure is deterministic, the profile's 2 retries would only repeat it
-    args = _args(cluster, profile, workdir, [TINY, override], "--retries", "0")
-
-    # ---- run 1: the broken variant fails, keep-going completes everything else it can
-    seen = {r.job_id for r in cluster.job_records()}
-    first = _run(cluster, args, workdir, "run 1 (one broken variant)", timeout=1200)
-    assert first.returncode != 0, _tail(first.stdout)
-    for name in ("metrics.json", "model.keras"):
-        assert (workdir / "results/finetune" / GOOD_V / name).is_file(), _tail(first.stdout)
-        assert not (workdir / "results/finetune" / BROKEN_V / name).exists()
-    # the independent classical branch completed; nothing that needs all variants ran
-    assert (workdir / "results/tables/classical.csv").is_file(), _tail(first.stdout)
-    for path in ("results/tables/finetune.csv", "results/ensemble", "results/tables/ensemble.csv",
-                 "results/tables/leaderboard.csv", "results/plots"):
-        assert not (workdir / path).exists(), f"{path} exists although a variant failed"
-
-    records = _new_records(cluster, seen)
-    failed = [r for r in records if r.state != "COMPLETED"]
-    expected_failures = [("finetune", "FAILED", _variant_key(BROKEN_V))]
-    assert [(r.rule, r.state, _wildcards(r)) for r in failed] == expected_failures, records
-    assert sorted(_wildcards(r) for r in records if r.rule == "finetune") == sorted(
-        map(_variant_key, (GOOD_V, BROKEN_V)))
-    log = (workdir / "logs/finetune" / f"{BROKEN_V}.log").read_text(errors="replace")
-    assert "FileExistsError" in log and ".resume" in log, log[-3000:]
-    assert re.search(r"Error in rule finetune", first.stdout), _tail(first.stdout)
-
-    # ---- the cause is removed: the plan is that one training plus the aggregation
-    blocker.unlink()
-    # robustness: the fixed variant and the ensemble surrogate are attacked (the good variant was in run 1)
-    expected = {"all": 1, "finetune": 1, "finetune_table": 1, "ensemble": 2, "ensemble_table": 1,
-                "leaderboard": 1, "plots": 1, "attack": 2, "transfer_matrix": 1, "robustness_table": 1,
-                "robustness_plots": 1}
-    plan = _run(cluster, [*args, "--dry-run"], workdir, "dry run after the fix", timeout=300)
-    assert plan.returncode == 0, _tail(plan.stdout)
-    assert parse_job_stats(plan.stdout) == expected, _tail(plan.stdout)
-    planned = re.findall(r"^Job \d+: Fine-tuning (\S+)$", plan.stdout, re.M)  # rule finetune's message
-    assert planned == [BROKEN_V], _tail(plan.stdout)
-
-    # ---- run 2: exactly that job is submitted to SLURM
-    seen = {r.job_id for r in cluster.job_records()}
-    second = _run(cluster, args, workdir, "run 2 (after the fix)", timeout=900)
-    assert second.returncode == 0, _tail(second.stdout)
-    stats = parse_job_stats(second.stdout)
-    print("  rerun job stats:", stats)
-    assert stats == expected, _tail(second.stdout)
-    new = _new_records(cluster, seen)
-    print("  rerun SLURM jobs:", [(r.rule, _wildcards(r), r.state) for r in new])
-    assert [(r.rule, _wildcards(r), r.state, r.partition) for r in new if r.rule == "finetune"] == [
-        ("finetune", _variant_key(BROKEN_V), "COMPLETED", cluster.gpu_partition)
-    ], new
-    assert sorted(r.rule for r in new) == ["attack", "attack", "finetune", "transfer_matrix"], new
-    for path in ("results/tables/finetune.csv", "results/tables/ensemble.csv", "results/tables/leaderboard.csv",
-                 "results/plots/variant_accuracy.png", f"results/finetune/{BROKEN_V}/metrics.json"):
-        assert (workdir / path).is_file(), path
-    rows = pd.read_csv(workdir / "results/tables/finetune.csv")
-    assert len(rows) == 2, rows
 
 
 # ------------------------------------------------------------------ 3. resume after a cancelled job
