@@ -1,7 +1,6 @@
 # landcover-transfer: the study's transfer-learning workflow for Sentinel-2 land-cover images.
-# Stages have their own target rules (all_data, all_classical, all_finetune, all_ensemble, all_robustness,
-# all_tables);
-# `snakemake -j4` runs them all with config/config.yaml.
+# Stages have their own target rules (all_data, all_classical, all_finetune, all_ensemble, all_robustness, and
+# all_summary: leaderboard, plots, effective configuration); `snakemake -j4` runs them all with config/config.yaml.
 
 import os
 
@@ -33,7 +32,7 @@ rule all:
         rules.all_classical.input,
         rules.all_finetune.input,
         rules.all_ensemble.input,
-        rules.all_tables.input,
+        rules.all_summary.input,
         rules.all_robustness.input,
     message:
         "Done: tables in results/tables/, plots in results/plots/; report: snakemake --report results/report.html"

@@ -88,7 +88,8 @@ rule effective_config:
         "../scripts/effective_config.py"
 
 
-rule all_tables:
+# The study's summary: the leaderboard across all parts, the plots and the configuration that produced them.
+rule all_summary:
     input:
         rules.leaderboard.output,
         rules.plots.output,

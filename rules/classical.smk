@@ -10,10 +10,10 @@ rule extract_features:
         "benchmarks/classical/extract_features.tsv"
     conda:
         "../envs/tensorflow.yaml"
-    threads: resource("features", "threads", 4)
+    threads: resource("features", "threads")
     resources:
-        mem_mb=scaled("features", "mem_mb", 16000),
-        runtime=scaled("features", "runtime", 120),
+        mem_mb=scaled("features", "mem_mb"),
+        runtime=scaled("features", "runtime"),
     params:
         arch=arch_params("features", config["features"]["architecture"]),
         features=config["features"],
@@ -47,10 +47,10 @@ rule train_classical:
         "benchmarks/classical/{model}.tsv"
     conda:
         "../envs/sklearn.yaml"
-    threads: resource("classical", "threads", 4)
+    threads: resource("classical", "threads")
     resources:
-        mem_mb=scaled("classical", "mem_mb", 16000),
-        runtime=scaled("classical", "runtime", 240),
+        mem_mb=scaled("classical", "mem_mb"),
+        runtime=scaled("classical", "runtime"),
     params:
         model=lambda wc: config["classical"]["models"][wc.model],
     message:

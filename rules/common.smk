@@ -178,13 +178,15 @@ def get_ensemble_inputs(wildcards):
     }
 
 
-def resource(rule_name, key, default):
-    return config["resources"].get(rule_name, {}).get(key, default)
+def resource(kind, key):
+    """config `resources` (the one place for threads, memory, runtime and GPUs of the heavy rules; the schema
+    requires every entry but `gpu`)."""
+    return config["resources"][kind].get(key, 0)
 
 
-def scaled(rule_name, key, default):
+def scaled(kind, key):
     """Memory and runtime grow with each retry (`--retries`): the first failure is often the limit itself."""
-    base = resource(rule_name, key, default)
+    base = resource(kind, key)
     return lambda wildcards, attempt: base * attempt
 
 

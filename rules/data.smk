@@ -65,11 +65,11 @@ rule pretrain_base:
         "benchmarks/pretrain/{arch}.tsv"
     conda:
         "../envs/tensorflow.yaml"
-    threads: resource("pretrain", "threads", 4)
+    threads: resource("pretrain", "threads")
     resources:
-        mem_mb=scaled("pretrain", "mem_mb", 16000),
-        runtime=scaled("pretrain", "runtime", 240),
-        gpu=resource("pretrain", "gpu", 1),
+        mem_mb=scaled("pretrain", "mem_mb"),
+        runtime=scaled("pretrain", "runtime"),
+        gpu=resource("pretrain", "gpu"),
     params:
         arch=arch_params("pretrain"),
         data=data_reading(),

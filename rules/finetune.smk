@@ -40,11 +40,11 @@ rule finetune:
         "benchmarks/finetune/{arch}/{strategy}/{aug}.tsv"
     conda:
         "../envs/tensorflow.yaml"
-    threads: resource("finetune", "threads", 4)
+    threads: resource("finetune", "threads")
     resources:
-        mem_mb=scaled("finetune", "mem_mb", 16000),
-        runtime=scaled("finetune", "runtime", 480),
-        gpu=resource("finetune", "gpu", 1),
+        mem_mb=scaled("finetune", "mem_mb"),
+        runtime=scaled("finetune", "runtime"),
+        gpu=resource("finetune", "gpu"),
     params:
         arch=arch_params("finetune"),
         strategy=lambda wc: config["strategies"][wc.strategy],
@@ -75,6 +75,7 @@ rule finetune_table:
         "../envs/plotting.yaml"
     params:
         grid=GRID,
+        protocol=config["evaluation"]["protocol"],
     message:
         "Table 5 -> {output.html}"
     script:

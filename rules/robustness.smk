@@ -23,11 +23,11 @@ rule attack:
         "benchmarks/robustness/{target}/{attack}.tsv"
     conda:
         "../envs/tensorflow.yaml"
-    threads: resource("attack", "threads", 4)
+    threads: resource("attack", "threads")
     resources:
-        mem_mb=scaled("attack", "mem_mb", 16000),
-        runtime=scaled("attack", "runtime", 120),
-        gpu=resource("attack", "gpu", 1),
+        mem_mb=scaled("attack", "mem_mb"),
+        runtime=scaled("attack", "runtime"),
+        gpu=resource("attack", "gpu"),
     params:
         robustness=attack_settings,
         members=lambda wc: config["ensemble"]["members"] if wc.target == "ensemble" else [],
@@ -61,10 +61,10 @@ rule transfer_matrix:
         "benchmarks/robustness/transfer_matrix.tsv"
     conda:
         "../envs/tensorflow.yaml"
-    threads: resource("attack", "threads", 4)
+    threads: resource("attack", "threads")
     resources:
-        mem_mb=scaled("attack", "mem_mb", 16000),
-        runtime=scaled("attack", "runtime", 120),
+        mem_mb=scaled("attack", "mem_mb"),
+        runtime=scaled("attack", "runtime"),
     params:
         robustness=used(ROBUSTNESS, SUBSET_KEYS),
         ensemble=config["ensemble"],

@@ -7,7 +7,7 @@ def main(snakemake):
     grid = snakemake.params.grid
     table = finetune_table(collect_metrics(snakemake.input), architecture_order=grid["architectures"],
                            strategy_order=grid["strategies"], augmentation_order=grid["augmentations"],
-                           protocol=snakemake.config["evaluation"]["protocol"])
+                           protocol=snakemake.params.protocol)
     title = titled("Table 5: fine-tuning variants", data_note(snakemake.config))
     write_table(table, snakemake.output.csv, snakemake.output.md, snakemake.output.html, title=title)
     return f"Table 5: {len(table)} variants"

@@ -9,7 +9,7 @@
   slurmdbd needs given on the command line, and checks that
     - the GPU rules' jobs asked for a GPU on the gpu partition and got CUDA_VISIBLE_DEVICES,
       the CPU rule's job did not and ran on the cpu partition with the default resources;
-    - a failing job is retried with attempt-scaled memory (profile: `16000 * attempt`);
+    - a failing job is retried with attempt-scaled memory (the rule's `16000 * attempt`);
     - with keep-going its siblings still complete;
     - the profile's set-resources entry for the not-yet-existing rule `attack` breaks nothing;
     - after the cause is removed, a rerun submits only the failed job.
@@ -62,18 +62,19 @@ rule prepare:
     output: "results/prepare.txt"
     shell: REPORT
 
-# a GPU rule that declares gpu=1 itself, as the real one does
+# a GPU rule that declares its resources itself (the real one: from the config's `resources`)
 rule finetune:
     input: "results/prepare.txt"
     output: "results/finetune.txt"
     threads: 8
-    resources: gpu=1
+    resources: gpu=1, mem_mb=lambda wildcards, attempt: 32000 * attempt
     shell: REPORT
 
 # a GPU rule (by the profile only) that fails while the flag file exists
 rule extract_features:
     output: "results/extract_features.txt"
     threads: 8
+    resources: mem_mb=lambda wildcards, attempt: 16000 * attempt
     shell:
         "if [ -e fail.flag ]; then echo 'failing on purpose (fail.flag)' >&2; exit 1; fi; " + REPORT
 '''
@@ -94,10 +95,14 @@ def test_profiles_are_well_formed():
     assert "attempt" in str(defaults["mem_mb"])
     for rule in GPU_RULES:
         entry = slurm["set-resources"][rule]
-        assert entry["gpu"] == 1 and entry["cpus_per_gpu"] >= 1, rule
-        assert "attempt" in str(entry["mem_mb"]) and "attempt" in str(entry["runtime"]), rule
+        # placement only: threads, memory, time and GPU counts are the config's (one source of truth)
+        assert set(entry) <= {"slurm_partition", "gpu"}, (rule, entry)
         # one GPU partition name for all GPU rules (YAML anchor)
         assert entry["slurm_partition"] == slurm["set-resources"]["finetune"]["slurm_partition"]
+    # extract_features asks for its GPU here (a site's choice); the other GPU rules' request is the config's
+    config_resources = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["resources"]
+    assert slurm["set-resources"]["extract_features"]["gpu"] == 1 and not config_resources["features"].get("gpu")
+    assert all(config_resources[kind]["gpu"] == 1 for kind in ("finetune", "attack", "pretrain"))
 
     local = yaml.safe_load((LOCAL_PROFILE / "config.yaml").read_text())
     assert "executor" not in local
@@ -208,11 +213,12 @@ def test_slurm_profile_end_to_end(slurm_cluster, tmp_path):
     report = _read_report(workdir / "results/prepare.txt")
     assert report["partition"] == cluster.cpu_partition and report["cuda"] == "none", report
 
-    # GPU rule: gpu partition, --gpus=1 and --cpus-per-gpu=8 from the profile, a device assigned
+    # GPU rule: gpu partition from the profile; --gpus=1, --cpus-per-task=8 (threads) and memory from the
+    # rule; a device assigned
     (finetune,) = by_rule["finetune"]
     assert finetune.partition == cluster.gpu_partition
     assert finetune.requested_gpus == 1 and finetune.allocated_gpus == 1, finetune.fields
-    assert "gpu:8" in finetune.fields.get("CpusPerTres", ""), finetune.fields
+    assert finetune.cpus == 8 and not finetune.fields.get("CpusPerTres"), finetune.fields
     assert finetune.mem_mb == 32000 and finetune.state == "COMPLETED"
     report = _read_report(workdir / "results/finetune.txt")
     assert report["partition"] == cluster.gpu_partition, report

@@ -185,14 +185,14 @@ def test_ensemble_result_folder_round_trip(tmp_path):
     assert table["Mean Disagreement"].iloc[0] == pytest.approx(info["mean_disagreement"])
 
 
-def test_honest_protocol_headers_name_the_selection_split(tmp_path):
+def test_train_holdout_protocol_headers_name_the_selection_split(tmp_path):
     raw = collect_metrics(fake_finetune(tmp_path))
-    honest = finetune_table(raw, protocol="honest")
-    assert "Validation Accuracy (selection split)" in honest.columns
-    assert "Final Validation Accuracy (selection split)" in honest.columns
-    assert "Validation Accuracy" not in honest.columns
+    holdout = finetune_table(raw, protocol="train_holdout")
+    assert "Validation Accuracy (selection split)" in holdout.columns
+    assert "Final Validation Accuracy (selection split)" in holdout.columns
+    assert "Validation Accuracy" not in holdout.columns
     study = finetune_table(raw)
-    assert honest["Validation Accuracy (selection split)"].tolist() == study["Validation Accuracy"].tolist()
+    assert holdout["Validation Accuracy (selection split)"].tolist() == study["Validation Accuracy"].tolist()
     assert list(finetune_table(raw, protocol="study").columns) == list(finetune_table(raw).columns)
 
 

@@ -1,6 +1,6 @@
 """Throughput on this machine: training images/s per architecture and strategy, feature extraction images/s.
 
-    python -m landcover_transfer.throughput [--image-size 64] [--images 256] [--epochs 2]
+    python -m landcover_transfer.throughput [--image-size 64] [--images 256] [--epochs 2] [--classes 9]
 
 Prints a table; the first epoch (graph tracing) is excluded from the training figures. Uses random
 weights and random pixels: throughput does not depend on either.
@@ -39,7 +39,8 @@ class EpochTimer(keras.callbacks.Callback):
 
 def training_throughput(arch: dict, head: dict, n_blocks: int, images: np.ndarray, labels: np.ndarray,
                         image_size: int, batch_size: int, epochs: int, jit_compile: bool) -> float:
-    model, base = build_finetune_model(arch, head, 9, images.shape[1], image_size, None)
+    n_classes = int(labels.max()) + 1
+    model, base = build_finetune_model(arch, head, n_classes, images.shape[1], image_size, None)
     set_trainable_blocks(base, arch["blocks"], n_blocks)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   jit_compile=jit_compile)
@@ -57,6 +58,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--classes", type=int, default=9, help="the study's data: 9 classes")
+    parser.add_argument("--source-size", type=int, default=64, help="stored image side (the study's: 64 px)")
     parser.add_argument("--architectures", nargs="*", help="default: the config's fine-tuning grid")
     parser.add_argument("--mobilenet-alpha", type=float, default=None, help="override MobileNetV2 alpha")
     args = parser.parse_args()
@@ -64,8 +67,8 @@ def main() -> None:
     config = yaml.safe_load(Path(args.config).read_text())
     runtime = configure_runtime({"mixed_precision": "auto", "jit_compile": "auto"}, os.cpu_count())
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (args.images, 64, 64, 3), dtype=np.uint8)
-    labels = rng.integers(0, 9, args.images)
+    images = rng.integers(0, 256, (args.images, args.source_size, args.source_size, 3), dtype=np.uint8)
+    labels = np.arange(args.images) % args.classes
     print(f"device: {'GPU' if runtime['gpu'] else 'CPU'} ({os.cpu_count()} cores), image_size {args.image_size}, "
           f"batch {args.batch_size}, {args.images} images, mixed precision {runtime['mixed_precision']}, "
           f"XLA {runtime['jit_compile']}")
@@ -79,7 +82,8 @@ def main() -> None:
                                        args.batch_size, args.epochs, runtime["jit_compile"])
             print(f"{name:<14} {f'train, last {n_blocks} block(s)':<28} {rate:>10.1f}", flush=True)
     features = config["features"]
-    extractor = build_extractor(config["architectures"][features["architecture"]], 64, args.image_size, None)
+    extractor = build_extractor(config["architectures"][features["architecture"]], args.source_size,
+                                args.image_size, None)
     extract(extractor, images[: args.batch_size], args.batch_size, "warm-up")
     started = time.perf_counter()
     extract(extractor, images, args.batch_size, "benchmark")

@@ -1,5 +1,5 @@
 """Fine-tuning one grid variant: tf.data input with Keras augmentation layers, phases of unfreezing,
-the study's callbacks, resumable after a kill at any moment (`resume.py`), honest evaluation.
+the study's callbacks, resumable after a kill at any moment (`resume.py`), evaluation on images no choice has seen.
 
 A strategy is a list of phases; each phase unfreezes the last `blocks` configured blocks, recompiles
 and trains with its own learning rate and schedule. Epoch numbers are global across phases, so one
