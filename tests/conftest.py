@@ -43,11 +43,19 @@ def _xdist_group(item) -> str:
     return item.path.stem
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups into the test ids
 def pytest_collection_modifyitems(config, items):
     for item in items:
         item.add_marker(pytest.mark.xdist_group(_xdist_group(item)))
     rank = {group: i for i, group in enumerate(_FIRST_GROUPS)}
     items.sort(key=lambda item: rank.get(_xdist_group(item), len(rank)))  # stable: file order otherwise
+
+
+@pytest.hookimpl(trylast=True)  # after xdist's hook: on a worker, every test id must carry its group by now
+def pytest_collection_finish(session):
+    if session.config.getoption("loadgroup", False) and not all("@" in item.nodeid for item in session.items):
+        raise pytest.UsageError("pytest-xdist --dist loadgroup lost the test groups (the SLURM cluster and the tiny "
+                                "run would be set up on both workers): use the pytest pinned in requirements.txt")
 
 
 @pytest.fixture(scope="session")
