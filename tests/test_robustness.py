@@ -100,6 +100,22 @@ def test_fgsm_on_a_linear_softmax_model_is_the_analytic_step():
     np.testing.assert_allclose(crafted, expected, rtol=0, atol=1e-4)
 
 
+def test_pgd_random_start_is_the_same_for_the_same_seed_only():
+    model = linear_softmax(4, N_CLASSES)
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 255, (20, 4, 4, 3)).astype("float32")
+    y = rng.integers(0, N_CLASSES, 20)
+    classifier = robustness.art_classifier(robustness.logits_model(model))
+    # one short step: the end point still depends on the start (many steps reach the same corner on a linear model)
+    settings = {**SETTINGS, "pgd": {"steps": 1, "relative_step_size": 0.1, "random_start": True}}
+    first, again = (robustness.perturb("pgd", classifier, x, y, 2.0, settings) for _ in range(2))
+    np.random.seed(99)  # whatever ran before does not matter: the attack seeds its own start
+    other_seed = robustness.perturb("pgd", classifier, x, y, 2.0, {**settings, "seed": 1})
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other_seed)
+    assert np.abs(first - x).max() <= 2.0 + 1e-4
+
+
 def test_pgd_is_at_least_as_strong_as_fgsm(trained):
     model, x, y = trained
     logits = robustness.logits_model(model)
