@@ -71,7 +71,12 @@ def tiny_run(tmp_path_factory) -> Path:
     Tests must not change it; copy it (shutil.copytree) to modify results.
     """
     workdir = tmp_path_factory.mktemp("tiny_run")
-    result = _run_snakemake(workdir, "-j4", "--resources", "gpu=1", "--configfile", TINY_CONFIG, timeout=900)
+    # The timeout only catches a hang: ~9 min alone on 2 cores, more beside the SLURM tests' jobs (make test)
+    try:
+        result = _run_snakemake(workdir, "-j4", "--resources", "gpu=1", "--configfile", TINY_CONFIG, timeout=2700)
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"tiny workflow run still running after {error.timeout} s:\n{str(error.stdout)[-6000:]}",
+                    pytrace=False)
     (tmp_path_factory.getbasetemp() / "tiny_run.out").write_text(result.stdout + result.stderr)
     if result.returncode != 0:
         pytest.fail(f"tiny workflow run failed (exit {result.returncode}):\n"

@@ -183,16 +183,18 @@ def tiny_slurm_runs(slurm_cluster, tmp_path_factory):
     runs = SimpleNamespace(cluster=cluster, workdir=workdir, profile=profile, config=_merged_config(TINY))
 
     seen = {r.job_id for r in cluster.job_records()}
-    runs.first = _run(cluster, args, workdir, "run 1 (one broken variant)", timeout=1500)
+    runs.first = _run(cluster, args, workdir, "run 1 (one broken variant)", timeout=2700)
     runs.first_records = _new_records(cluster, seen)
     runs.first_outputs = {path for path in ("results/tables/classical.csv", "results/tables/finetune.csv",
                                             "results/ensemble", "results/tables/ensemble.csv",
                                             "results/tables/leaderboard.csv", "results/plots")
                           if (workdir / path).exists()}
+    failed_log = workdir / "logs/finetune" / f"{BROKEN_V}.log"  # run 2's job writes the same log again
+    runs.first_log = failed_log.read_text(errors="replace") if failed_log.is_file() else ""
     blocker.unlink()
     runs.plan = _run(cluster, [*args, "--dry-run"], workdir, "dry run after the fix", timeout=300)
     seen = {r.job_id for r in cluster.job_records()}
-    runs.second = _run(cluster, args, workdir, "run 2 (after the fix)", timeout=900)
+    runs.second = _run(cluster, args, workdir, "run 2 (after the fix)", timeout=1800)
     runs.second_records = _new_records(cluster, seen)
     return runs
 
@@ -216,8 +218,7 @@ def test_failed_variant_fails_alone_and_is_rerun_alone(tiny_slurm_runs):
     assert runs.first_outputs == {"results/tables/classical.csv"}, _tail(first.stdout)
     failed = [(r.rule, r.state, _wildcards(r)) for r in runs.first_records if r.state != "COMPLETED"]
     assert failed == [("finetune", "FAILED", _variant_key(BROKEN_V))], runs.first_records
-    log = (workdir / "logs/finetune" / f"{BROKEN_V}.log").read_text(errors="replace")
-    assert "FileExistsError" in log and ".resume" in log, log[-3000:]
+    assert "FileExistsError" in runs.first_log and ".resume" in runs.first_log, runs.first_log[-3000:]
     assert re.search(r"Error in rule finetune", first.stdout), _tail(first.stdout)
 
     # ---- the cause removed: the plan is that one training, its attack and what needs every variant
