@@ -3,6 +3,8 @@ rule leaderboard:
         classical=expand("results/classical/{model}/metrics.json", model=CLASSICAL),
         finetune=get_variant_metrics(),
         ensemble=expand("results/ensemble/{method}/metrics.json", method=ENSEMBLE_METHODS),
+        proba=evaluation_probabilities("classical", "finetune", "ensemble"),
+        splits="results/data/splits.npz",
         robustness="results/tables/robustness.csv",
     output:
         csv=table_report("results/tables/leaderboard.csv", "Summary", "leaderboard", "../report/leaderboard.rst"),
@@ -15,6 +17,7 @@ rule leaderboard:
     params:
         study_reference=config["study_reference"],
         headline_eps=config["robustness"]["headline_eps"],
+        level=config["statistics"]["confidence_level"],
     message:
         "Leaderboard -> {output.html}"
     script:
@@ -24,6 +27,9 @@ rule leaderboard:
 rule plots:
     input:
         finetune=get_variant_metrics(),
+        proba=evaluation_probabilities("finetune"),
+        histories=[f"{folder}/history.csv" for folder in result_folders("finetune")],
+        splits="results/data/splits.npz",
         leaderboard="results/tables/leaderboard.csv",
     output:
         accuracy=figure_report(
@@ -51,6 +57,7 @@ rule plots:
         "../envs/plotting.yaml"
     params:
         grid=GRID,
+        level=config["statistics"]["confidence_level"],
     message:
         "Plots -> results/plots/"
     script:

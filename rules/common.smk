@@ -164,6 +164,26 @@ def get_variant_metrics():
     return [f"results/finetune/{v}/metrics.json" for v in variant_ids(config)]
 
 
+def result_folders(*families):
+    """The result folders of model families (classical, finetune, ensemble), in config order."""
+    folders = {
+        "classical": [f"results/classical/{m}" for m in CLASSICAL],
+        "finetune": [f"results/finetune/{v}" for v in variant_ids(config)],
+        "ensemble": [f"results/ensemble/{m}" for m in ENSEMBLE_METHODS],
+    }
+    return [folder for family in families for folder in folders[family]]
+
+
+def evaluation_probabilities(*families):
+    """Each model's saved evaluation probabilities: the per-image correctness behind the accuracy intervals and
+    the paired comparisons (with the evaluation labels of results/data/splits.npz)."""
+    return [f"{folder}/proba_evaluation.npy" for folder in result_folders(*families)]
+
+
+def result_metrics(*families):
+    return [f"{folder}/metrics.json" for folder in result_folders(*families)]
+
+
 def get_ensemble_inputs(wildcards):
     """Every variant's metrics and probabilities (members are chosen by selection accuracy inside the job),
     and those of the classical models the ensembles include."""

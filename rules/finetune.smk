@@ -64,7 +64,9 @@ rule finetune:
 
 rule finetune_table:
     input:
-        get_variant_metrics(),
+        metrics=result_metrics("finetune"),
+        proba=evaluation_probabilities("finetune"),
+        splits="results/data/splits.npz",
     output:
         csv=table_report("results/tables/finetune.csv", "Fine-tuning", "Table 5", "../report/finetune_table.rst"),
         md="results/tables/finetune.md",
@@ -75,6 +77,7 @@ rule finetune_table:
         "../envs/plotting.yaml"
     params:
         grid=GRID,
+        level=config["statistics"]["confidence_level"],
     message:
         "Table 5 -> {output.html}"
     script:
