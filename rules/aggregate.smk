@@ -64,6 +64,32 @@ rule plots:
         "../scripts/plots.py"
 
 
+rule comparisons:
+    input:
+        classical=result_metrics("classical"),
+        finetune=result_metrics("finetune"),
+        ensemble=result_metrics("ensemble"),
+        proba=evaluation_probabilities("classical", "finetune", "ensemble"),
+        splits="results/data/splits.npz",
+    output:
+        csv=table_report("results/tables/comparisons.csv", "Summary", "comparisons", "../report/comparisons.rst"),
+        md="results/tables/comparisons.md",
+        html=table_report("results/tables/comparisons.html", "Summary", "comparisons", "../report/comparisons.rst"),
+    log:
+        "logs/tables/comparisons.log",
+    conda:
+        "../envs/plotting.yaml"
+    params:
+        grid=GRID,
+        depths=strategy_depths(),
+        has_layers={aug: bool(config["augmentations"][aug]) for aug in AUGMENTATIONS},
+        statistics=config["statistics"],
+    message:
+        "Comparisons (paired tests) -> {output.html}"
+    script:
+        "../scripts/comparisons.py"
+
+
 rule effective_config:
     output:
         yaml=report(
@@ -98,5 +124,6 @@ rule effective_config:
 rule all_tables:
     input:
         rules.leaderboard.output,
+        rules.comparisons.output,
         rules.plots.output,
         rules.effective_config.output,

@@ -48,6 +48,7 @@ localrules:
     ensemble_table,
     leaderboard,
     plots,
+    comparisons,
     effective_config,
     robustness_table,
     robustness_plots,
@@ -178,6 +179,11 @@ def evaluation_probabilities(*families):
     """Each model's saved evaluation probabilities: the per-image correctness behind the accuracy intervals and
     the paired comparisons (with the evaluation labels of results/data/splits.npz)."""
     return [f"{folder}/proba_evaluation.npy" for folder in result_folders(*families)]
+
+
+def strategy_depths():
+    """Per strategy of the grid, the numbers of blocks its phases unfreeze (what the comparisons read of it)."""
+    return {s: [phase["blocks"] for phase in config["strategies"][s]["phases"]] for s in STRATEGIES}
 
 
 def result_metrics(*families):

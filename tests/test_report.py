@@ -18,7 +18,8 @@ from landcover_transfer.screenshots import find_chromium, html_results, screensh
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-TABLES_SHOWN = ("classical", "finetune", "ensemble", "leaderboard", "robustness", "transfer", "adversarial_training")
+TABLES_SHOWN = ("classical", "finetune", "ensemble", "leaderboard", "comparisons", "robustness", "transfer",
+                "adversarial_training")
 SHOWN_IN_PAGE = {f"results/tables/{t}.html" for t in TABLES_SHOWN} | {"results/config/effective_config.html"}
 
 

@@ -21,9 +21,11 @@ import pytest
 import yaml
 from snakemake.utils import update_config, validate
 
+from landcover_transfer.accuracy_stats import wilson_interval
+from landcover_transfer.comparisons import CLAIMS, VERSUS_BEST
 from landcover_transfer.data import Splits, write_dataset
 from landcover_transfer.synthetic import make_synthetic
-from landcover_transfer.tables import finetune_headers
+from landcover_transfer.tables import finetune_headers, interval_headers
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
@@ -35,8 +37,9 @@ VARIANT_FILES = ("model.keras", "history.csv", "metrics.json", "report.csv", "pr
                  "proba_evaluation.npy", "curves.png", "confusion.png")
 CLASSICAL_FILES = ("metrics.json", "report.csv", "confusion.png", "proba_selection.npy", "proba_evaluation.npy")
 ENSEMBLE_FILES = ("metrics.json", "report.csv", "confusion.png", "proba_evaluation.npy")
-TABLES = ("classical", "finetune", "ensemble", "leaderboard")
-AGGREGATION = {"finetune_table", "ensemble", "ensemble_table", "leaderboard", "plots", "effective_config", "all"}
+TABLES = ("classical", "finetune", "ensemble", "leaderboard", "comparisons")
+AGGREGATION = {"finetune_table", "ensemble", "ensemble_table", "leaderboard", "plots", "comparisons",
+               "effective_config", "all"}
 # downstream of every variant too: its attacks, the ensemble surrogate's, and the robustness tables
 ROBUSTNESS_JOBS = {"attack", "transfer_matrix", "robustness_table", "robustness_plots"}
 ROBUSTNESS_TABLES = ("robustness", "transfer", "adversarial_training")
@@ -80,6 +83,7 @@ def expected_job_counts(config) -> dict[str, int]:
         "ensemble_table": 1,
         "leaderboard": 1,
         "plots": 1,
+        "comparisons": 1,
         "effective_config": 1,
         # every variant and the ensemble surrogate, per attack
         "attack": (len(variants(config)) + 1) * len(config["robustness"]["attacks"]),
@@ -324,6 +328,29 @@ def test_metrics_accuracy_matches_the_saved_probabilities(tiny_run, tiny_config)
         assert recorded == pytest.approx(accuracy, abs=1e-9), folder
         if (path / "proba_selection.npy").exists():
             assert np.load(path / "proba_selection.npy").shape == (len(splits.y_selection), n_classes), folder
+
+
+@pytest.mark.slow
+def test_tiny_run_intervals_and_comparisons_follow_the_saved_probabilities(tiny_run, tiny_config):
+    y = Splits.load(tiny_run / "results/data/splits.npz").y_evaluation
+    level = tiny_config["statistics"]["confidence_level"]
+    low, high = interval_headers(level).values()
+    board = pd.read_csv(tiny_run / "results/tables/leaderboard.csv")
+    for _, row in board.iterrows():
+        correct = np.load(tiny_run / f"results/{row['Family']}/{row['Model']}/proba_evaluation.npy").argmax(1) == y
+        assert (row[low], row[high]) == pytest.approx(wilson_interval(correct, level), abs=5.01e-5)
+    table = pd.read_csv(tiny_run / "results/tables/comparisons.csv")
+    versus, claims = (table[table["Group (Holm within)"] == group] for group in (VERSUS_BEST, CLAIMS))
+    assert len(versus) == len(board) - 1
+    assert set(versus["Model A"]) == {f"{board['Family'][0]}/{board['Model'][0]}"}
+    grid, augmentations = tiny_config["finetune"], tiny_config["augmentations"]
+    with_layers = [aug for aug in grid["augmentations"] if augmentations[aug]]
+    without = [aug for aug in grid["augmentations"] if not augmentations[aug]]
+    augmentation_rows = len(with_layers) * len(without) * len(grid["architectures"]) * len(grid["strategies"])
+    # the tiny grid has no strategy that unfreezes two blocks in every phase: no depth claim
+    assert len(claims) == augmentation_rows + len(tiny_config["ensemble"]["methods"]) + 1
+    assert (table["p-value (Holm)"] >= table["p-value (exact McNemar)"] - 1e-12).all()
+    assert table["p-value (Holm)"].between(0, 1).all()
 
 
 @pytest.mark.slow

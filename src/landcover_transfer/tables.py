@@ -262,9 +262,12 @@ def leaderboard(classical_df: pd.DataFrame | None, finetune_df: pd.DataFrame | N
 
 
 def _column_format(column: str, values: pd.Series, floatfmt: str) -> str | None:
-    """Format of a float column: seconds to 0.1 s, everything else `floatfmt`; None for other columns."""
+    """Format of a float column: seconds to 0.1 s, p-values to 3 significant digits (a fixed number of decimals
+    would print a small one as 0), everything else `floatfmt`; None for other columns."""
     if not pd.api.types.is_float_dtype(values):
         return None
+    if column.startswith("p-value"):
+        return ".3g"
     return ".1f" if column.endswith("(s)") else floatfmt
 
 
