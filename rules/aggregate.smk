@@ -121,9 +121,40 @@ rule effective_config:
         "../scripts/effective_config.py"
 
 
+rule provenance:
+    input:
+        result_metrics("classical", "finetune", "ensemble"),
+    output:
+        csv=report(
+            "results/config/provenance.csv",
+            category="Summary",
+            subcategory="Configuration",
+            labels={"file": "provenance of every result", "format": "CSV, download"},
+            caption="../report/provenance.rst",
+        ),
+        md="results/config/provenance.md",
+        html=report(
+            "results/config/provenance.html",
+            category="Summary",
+            subcategory="Configuration",
+            labels={"file": "provenance of every result", "format": "HTML, shown in the page"},
+            caption="../report/provenance.rst",
+        ),
+    log:
+        "logs/config/provenance.log",
+    localrule: True
+    conda:
+        "../envs/plotting.yaml"
+    message:
+        "Provenance of every result -> {output.html}"
+    script:
+        "../scripts/provenance.py"
+
+
 rule all_tables:
     input:
         rules.leaderboard.output,
         rules.comparisons.output,
+        rules.provenance.output,
         rules.plots.output,
         rules.effective_config.output,

@@ -24,6 +24,7 @@ from snakemake.utils import update_config, validate
 from landcover_transfer.accuracy_stats import wilson_interval
 from landcover_transfer.comparisons import CLAIMS, VERSUS_BEST
 from landcover_transfer.data import Splits, write_dataset
+from landcover_transfer.provenance import git_state, package_versions
 from landcover_transfer.synthetic import make_synthetic
 from landcover_transfer.tables import finetune_headers, interval_headers
 
@@ -38,7 +39,7 @@ VARIANT_FILES = ("model.keras", "history.csv", "metrics.json", "report.csv", "pr
 CLASSICAL_FILES = ("metrics.json", "report.csv", "confusion.png", "proba_selection.npy", "proba_evaluation.npy")
 ENSEMBLE_FILES = ("metrics.json", "report.csv", "confusion.png", "proba_evaluation.npy")
 TABLES = ("classical", "finetune", "ensemble", "leaderboard", "comparisons")
-AGGREGATION = {"finetune_table", "ensemble", "ensemble_table", "leaderboard", "plots", "comparisons",
+AGGREGATION = {"finetune_table", "ensemble", "ensemble_table", "leaderboard", "plots", "comparisons", "provenance",
                "effective_config", "all"}
 # downstream of every variant too: its attacks, the ensemble surrogate's, and the robustness tables
 ROBUSTNESS_JOBS = {"attack", "transfer_matrix", "robustness_table", "robustness_plots"}
@@ -84,6 +85,7 @@ def expected_job_counts(config) -> dict[str, int]:
         "leaderboard": 1,
         "plots": 1,
         "comparisons": 1,
+        "provenance": 1,
         "effective_config": 1,
         # every variant and the ensemble surrogate, per attack
         "attack": (len(variants(config)) + 1) * len(config["robustness"]["attacks"]),
@@ -200,7 +202,8 @@ def expected_outputs(config) -> list[str]:
     files += [f"results/classical/{m}/{name}" for m in config["classical"]["models"] for name in CLASSICAL_FILES]
     files += [f"results/ensemble/{m}/{name}" for m in config["ensemble"]["methods"] for name in ENSEMBLE_FILES]
     files += [f"results/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md", "html")]
-    files += [f"results/config/effective_config.{ext}" for ext in ("yaml", "html")]
+    files += [f"results/config/{name}.{ext}" for name, exts in (("effective_config", ("yaml", "html")),
+                                                                ("provenance", ("csv", "md", "html"))) for ext in exts]
     files += [f"results/plots/{p}.png" for p in ("variant_accuracy", "factor_effects", "leaderboard")]
     files += [f"results/plots/curves/{a}.png" for a in config["finetune"]["architectures"]]
     files += [f"results/robustness/{target}/{attack}/{name}" for target in attack_targets(config)
@@ -351,6 +354,27 @@ def test_tiny_run_intervals_and_comparisons_follow_the_saved_probabilities(tiny_
     assert len(claims) == augmentation_rows + len(tiny_config["ensemble"]["methods"]) + 1
     assert (table["p-value (Holm)"] >= table["p-value (exact McNemar)"] - 1e-12).all()
     assert table["p-value (Holm)"].between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_tiny_run_metrics_record_their_provenance(tiny_run, tiny_config):
+    expected_config = {f"finetune/{a}/{s}/{g}": {"strategy": tiny_config["strategies"][s],
+                                                 "augmentation": tiny_config["augmentations"][g],
+                                                 "training": tiny_config["training"], "head": tiny_config["head"]}
+                       for a, s, g in (v.split("/") for v in variants(tiny_config))}
+    models = tiny_config["classical"]["models"]
+    expected_config.update({f"classical/{m}": {"model": spec} for m, spec in models.items()})
+    expected_config.update({f"ensemble/{m}": {"ensemble": tiny_config["ensemble"]}
+                            for m in tiny_config["ensemble"]["methods"]})
+    software, git = package_versions(), git_state()
+    for result, entries in expected_config.items():
+        record = json.loads((tiny_run / f"results/{result}/metrics.json").read_text())["provenance"]
+        assert {key: record["config"][key] for key in entries} == entries, result
+        assert record["software"] == software and record["git"] == git, result
+        assert record["device"]["gpus"] == ([] if result.startswith("finetune/") else None), result
+        assert record["job_wall_time_s"] > 0, result
+    table = pd.read_csv(tiny_run / "results/config/provenance.csv")
+    assert sorted(table["Result"]) == sorted(expected_config)
 
 
 @pytest.mark.slow
