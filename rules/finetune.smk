@@ -35,7 +35,9 @@ rule finetune:
             },
         ),
     log:
-        "logs/finetune/{arch}/{strategy}/{aug}.log",
+        main="logs/finetune/{arch}/{strategy}/{aug}.log",
+        # live training curves (tensorboard --logdir logs/tensorboard); a log, so a failed job keeps it
+        tensorboard=directory("logs/tensorboard/{arch}/{strategy}/{aug}"),
     benchmark:
         "benchmarks/finetune/{arch}/{strategy}/{aug}.tsv"
     conda:

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 from snakemake.utils import update_config, validate
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from landcover_transfer.accuracy_stats import wilson_interval
 from landcover_transfer.comparisons import CLAIMS, VERSUS_BEST
@@ -237,7 +238,7 @@ def test_tiny_run_every_job_has_a_log_and_nothing_is_left_to_do(tiny_run, tiny_c
     assert summary["log-file(s)"].notna().all(), summary[summary["log-file(s)"].isna()]
     logs = {log for cell in summary["log-file(s)"] for log in cell.split(",")}
     assert all(log.strip().startswith("logs/") for log in logs)
-    assert [log for log in logs if not (tiny_run / log.strip()).is_file()] == []
+    assert [log for log in logs if not (tiny_run / log.strip()).exists()] == []  # a file, or TensorBoard's folder
     assert set(summary["status"]) == {"ok"} and set(summary["plan"]) == {"no update"}
 
     dry = run_snakemake(tiny_run, "-n", "--configfile", TINY_CONFIG, timeout=300)
@@ -375,6 +376,20 @@ def test_tiny_run_metrics_record_their_provenance(tiny_run, tiny_config):
         assert record["job_wall_time_s"] > 0, result
     table = pd.read_csv(tiny_run / "results/config/provenance.csv")
     assert sorted(table["Result"]) == sorted(expected_config)
+
+
+@pytest.mark.slow
+def test_tiny_run_tensorboard_log_has_every_epoch_of_each_variant_once(tiny_run, tiny_config):
+    for variant in variants(tiny_config):
+        epochs = pd.read_csv(tiny_run / f"results/finetune/{variant}/history.csv")["epoch"].tolist()
+        log_dir = tiny_run / "logs/tensorboard" / variant
+        for split, tag in (("train", "epoch_loss"), ("validation", "epoch_accuracy")):
+            written = []
+            for path in sorted((log_dir / split).glob("events.out.tfevents.*")):
+                events = EventAccumulator(str(path), size_guidance={"tensors": 0})
+                events.Reload()
+                written += [e.step for e in events.Tensors(tag)] if tag in events.Tags()["tensors"] else []
+            assert sorted(written) == epochs, (variant, split, tag)
 
 
 @pytest.mark.slow
