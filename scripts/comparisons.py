@@ -12,8 +12,8 @@ def main(snakemake):
     frames = {family: collect_results(inputs[family], correct, level) for family in ("classical", "finetune",
                                                                                       "ensemble")}
     raw = comparisons(frames, params.grid, params.depths, params.has_layers, params.statistics)
-    title = titled(f"Paired comparisons on the evaluation images ({level * 100:g}% paired bootstrap intervals, "
-                   "exact McNemar tests, Holm-corrected within each group)", data_note(snakemake.config))
+    title = titled(f"Paired comparisons on the evaluation images: {level * 100:g}% paired bootstrap intervals, "
+                   "exact McNemar tests, Holm-corrected within each group", data_note(snakemake.config))
     write_table(comparisons_table(raw, level), snakemake.output.csv, snakemake.output.md, snakemake.output.html,
                 title=title)
     claims = raw[raw["group"] == CLAIMS] if len(raw) else raw

@@ -11,7 +11,7 @@ def main(snakemake):
     # a result's id is its folder under results/: classical/svm, finetune/vgg16/last_block/none, ensemble/stacking
     records = {Path(path).parent.relative_to("results").as_posix(): read_json(path) for path in snakemake.input}
     table = provenance_table(records)
-    title = titled("Provenance of every result (config entries: each metrics.json's provenance.config)",
+    title = titled("Provenance of every result; its config entries: provenance.config in its metrics.json",
                    data_note(snakemake.config))
     write_table(table, snakemake.output.csv, snakemake.output.md, snakemake.output.html, title=title)
     commits = sorted({str(commit) for commit in table["Git Commit"]})

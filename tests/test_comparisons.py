@@ -60,8 +60,9 @@ def make_frames(rng, images=400):
     ensemble = pd.DataFrame([{"method": "soft_vote", "correct": correct(0.9), "member_selection_accuracy": {
         "finetune/vgg16/last_block/none": 0.8, "finetune/mobilenet_v2/progressive/standard": 0.9,
         "classical/svm": 0.9}}])
-    for frame in (finetune, classical, ensemble):
+    for frame in (finetune, classical, ensemble):  # as tables.collect_results leaves them
         frame["accuracy"] = frame["correct"].map(np.mean)
+        frame["accuracy_low"], frame["accuracy_high"] = frame["accuracy"] - 0.05, frame["accuracy"] + 0.05
     return {"classical": classical, "finetune": finetune, "ensemble": ensemble}
 
 

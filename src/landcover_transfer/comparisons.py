@@ -36,10 +36,10 @@ def model_results(frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.Series]:
             for model_id, (_, row) in zip(row_ids(df, family), df.iterrows(), strict=True)}
 
 
-def versus_best(frames: Mapping[str, pd.DataFrame]) -> list[dict]:
+def versus_best(frames: Mapping[str, pd.DataFrame], level: float) -> list[dict]:
     """The leaderboard's best (highest evaluation accuracy, ties as the leaderboard lists them) against every
-    other model."""
-    board = leaderboard(frames.get("classical"), frames.get("finetune"), frames.get("ensemble"))
+    other model; `level`: the confidence level of the frames' intervals."""
+    board = leaderboard(frames.get("classical"), frames.get("finetune"), frames.get("ensemble"), level=level)
     ids = (board["Family"] + "/" + board["Model"]).tolist()
     return [{"comparison": "vs the best", "a": ids[0], "b": other} for other in ids[1:]]
 
@@ -114,8 +114,8 @@ def comparisons(frames: Mapping[str, pd.DataFrame], grid: Mapping, depths: Mappi
     models = model_results(frames)
     claims = (depth_claims(grid, depths) + augmentation_claims(grid, has_layers)
               + ensemble_claims(frames.get("ensemble")) + finetune_vs_classical(frames))
-    rows = run_group(VERSUS_BEST, versus_best(frames), models, statistics) + run_group(CLAIMS, claims, models,
-                                                                                        statistics)
+    best = versus_best(frames, statistics["confidence_level"])
+    rows = run_group(VERSUS_BEST, best, models, statistics) + run_group(CLAIMS, claims, models, statistics)
     return pd.DataFrame(rows)
 
 
