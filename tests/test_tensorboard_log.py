@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from landcover_transfer.tensorboard_log import tensorboard_callbacks
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def steps(log_dir, split, tag) -> list[int]:
@@ -47,6 +54,18 @@ def test_a_resumed_training_logs_every_epoch_once(tmp_path, history_rows):
     fit(tensorboard_callbacks(log_dir, history_rows), 2, 4)
     for split, tag in (("train", "epoch_loss"), ("train", "epoch_accuracy"), ("validation", "epoch_accuracy")):
         assert steps(log_dir, split, tag) == [0, 1, 2, 3], (split, tag)
+
+
+def test_the_replay_leaves_tensorflow_s_runtime_unstarted(tmp_path):
+    """A training sets TensorFlow's threads after the log is replayed: that fails once the runtime has started."""
+    code = (f"from landcover_transfer.tensorboard_log import tensorboard_callbacks\n"
+            f"tensorboard_callbacks({str(tmp_path)!r}, [{{'epoch': 0, 'loss': 1.0, 'val_accuracy': 0.5}}])\n"
+            "import tensorflow as tf\n"
+            "tf.config.threading.set_intra_op_parallelism_threads(1)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert steps(tmp_path, "validation", "epoch_accuracy") == [0]
 
 
 def test_a_rebuild_of_a_finished_training_keeps_its_whole_log(tmp_path, history_rows):

@@ -447,7 +447,7 @@ def test_forcerun_of_one_variant_plans_only_it_and_the_aggregation(tiny_run, tin
 def _assert_reruns_only(output: str, target: str, config) -> None:
     counts = job_counts(output)
     expected = {"finetune": 1, "finetune_table": 1, "ensemble": len(config["ensemble"]["methods"]),
-                "ensemble_table": 1, "leaderboard": 1, "plots": 1, "all": 1,
+                "ensemble_table": 1, "leaderboard": 1, "plots": 1, "comparisons": 1, "provenance": 1, "all": 1,
                 # the variant's attacks and the ensemble surrogate's
                 "attack": 2 * len(config["robustness"]["attacks"]), "transfer_matrix": 1, "robustness_table": 1,
                 "robustness_plots": 1}

@@ -15,10 +15,13 @@ Not part of the training fingerprint (`training.training_code`): logging does no
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Sequence
 
 import keras
+from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 # History columns that are not metrics of an epoch (its number, its duration)
 _NOT_METRICS = ("epoch", "seconds")
@@ -37,18 +40,28 @@ def tensorboard_callbacks(log_dir: str | Path, history: Sequence[dict]) -> list[
 
 def replay_history(log_dir: str | Path, history: Sequence[dict]) -> None:
     """Write recorded epochs as Keras's callback does: `epoch_<metric>` at step `epoch`, training metrics (and the
-    learning rate) under train/, `val_` metrics without the prefix under validation/."""
-    import tensorflow as tf  # after keras: the jobs that log train with TensorFlow anyway
+    learning rate) under train/, `val_` metrics without the prefix under validation/.
 
+    With TensorBoard's own event writer, not TensorFlow's: a TensorFlow op here would start TensorFlow's runtime
+    before the training sets its threads (`training.configure_runtime`), which then fails.
+    """
     if not history:
         return
-    writers = {split: tf.summary.create_file_writer(str(Path(log_dir) / split)) for split in ("train", "validation")}
+    writers = {split: EventFileWriter(str(Path(log_dir) / split)) for split in ("train", "validation")}
     for row in history:
         for key, value in row.items():
             if key in _NOT_METRICS:
                 continue
             split, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
-            with writers[split].as_default():
-                tf.summary.scalar(f"epoch_{name}", float(value), step=int(row["epoch"]))
+            writers[split].add_event(event_pb2.Event(wall_time=time.time(), step=int(row["epoch"]),
+                                                     summary=_scalar(f"epoch_{name}", float(value))))
     for writer in writers.values():
         writer.close()
+
+
+def _scalar(tag: str, value: float) -> summary_pb2.Summary:
+    """A scalar as tf.summary.scalar writes it: a float32 tensor of the "scalars" plugin."""
+    tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, float_val=[value],
+                                    tensor_shape=tensor_shape_pb2.TensorShapeProto())
+    metadata = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+    return summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, tensor=tensor, metadata=metadata)])
