@@ -77,7 +77,7 @@ def test_device_names_the_cpu_and_no_gpu_for_a_job_without_tensorflow(monkeypatc
 
 def test_a_result_written_inside_a_job_records_its_provenance(tmp_path, monkeypatch):
     params = {"model": {"estimator": "LogisticRegression", "params": {"C": 1.0}}, "weights": None}
-    monkeypatch.setattr(workflow, "_JOB", {"params": params, "started": workflow.time.monotonic() - 2.0})
+    monkeypatch.setattr(workflow, "_JOB", {"params": params})
     outputs = SimpleNamespace(**{name: tmp_path / f"{name}{suffix}" for name, suffix in (
         ("metrics", ".json"), ("report", ".csv"), ("confusion", ".png"), ("proba_evaluation", ".npy"))})
     y = np.array([0, 1, 1, 0])
@@ -88,21 +88,22 @@ def test_a_result_written_inside_a_job_records_its_provenance(tmp_path, monkeypa
     assert record["git"] == git_state(REPO)
     assert record["git"]["commit"] == git(REPO, "rev-parse", "HEAD")
     assert record["device"]["cpu"] == device()["cpu"]
-    assert 2.0 <= record["job_wall_time_s"] < 60
+    again = SimpleNamespace(**{name: tmp_path / "again" / path.name for name, path in vars(outputs).items()})
+    write_evaluation(again, name="m", y_true=y, proba_evaluation=np.eye(2)[y], class_names=["a", "b"])
+    assert again.metrics.read_bytes() == outputs.metrics.read_bytes()  # a rebuilt result: nothing downstream reruns
 
 
 def test_outside_a_job_nothing_is_invented(tmp_path, monkeypatch):
     monkeypatch.setattr(workflow, "_JOB", {})
     assert workflow.job_provenance() is None
-    assert provenance({"a": 1}, None)["job_wall_time_s"] is None
 
 
 def test_provenance_table_one_row_per_result_blank_where_unknown():
-    record = provenance({"a": 1}, 3.21)
-    table = provenance_table({"classical/svm": {"provenance": record}, "finetune/old/run/none": {}})
+    record = provenance({"a": 1})
+    table = provenance_table({"classical/svm": {"provenance": record, "fit_time_s": 3.2}, "finetune/old/run/none": {}})
     assert table["Result"].tolist() == ["classical/svm", "finetune/old/run/none"]
     first, old = table.iloc[0], table.iloc[1]
-    assert first["Git Commit"] == record["git"]["commit"] and first["Job Wall Time (s)"] == 3.2
+    assert first["Git Commit"] == record["git"]["commit"] and first["Wall Time (s)"] == 3.2
     assert first["keras"] == pinned("keras")
     assert old.drop("Result").isna().all()
 

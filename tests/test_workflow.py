@@ -373,7 +373,6 @@ def test_tiny_run_metrics_record_their_provenance(tiny_run, tiny_config):
         assert {key: record["config"][key] for key in entries} == entries, result
         assert record["software"] == software and record["git"] == git, result
         assert record["device"]["gpus"] == ([] if result.startswith("finetune/") else None), result
-        assert record["job_wall_time_s"] > 0, result
     table = pd.read_csv(tiny_run / "results/config/provenance.csv")
     assert sorted(table["Result"]) == sorted(expected_config)
 

@@ -93,7 +93,7 @@ def write_evaluation(
     `outputs` names the files (the rule's declared `snakemake.output`, or any object with the same
     attributes): `metrics`, `report`, `confusion`, `proba_evaluation`, and `proba_selection` where the rule
     declares it. Returns the metrics dict written to `metrics`: `name`, the summary metrics, then `extra`, and
-    inside a job `provenance` (`provenance.provenance`: config entries, software, git, device, wall time).
+    inside a job `provenance` (`provenance.provenance`: config entries, software, git, device).
     `note` (e.g. "synthetic demo data") goes in the confusion matrix's title.
     """
     y_pred = np.asarray(proba_evaluation).argmax(axis=1)

@@ -2,7 +2,10 @@
 
 A number is only as good as what is known about how it was made: the config entries the job got (its params),
 the versions of the packages that compute it, the workflow's git commit and whether its tracked files had been
-edited, the machine, and how long the job took.
+edited, and the machine. How long it took is the result's own `wall_time_s` (fine-tuning: the training's epochs
+over all attempts) or `fit_time_s` (classical models), not the writing job's time: a finished training whose
+outputs are rebuilt from its kept state then writes the same metrics.json byte for byte, so nothing downstream of
+it runs again.
 """
 
 from __future__ import annotations
@@ -64,21 +67,21 @@ def cpu_model() -> str | None:
     return platform.processor() or None
 
 
-def provenance(params: Mapping, wall_time_s: float | None) -> dict:
+def provenance(params: Mapping) -> dict:
     """The `provenance` entry of a metrics.json: the job's params (the config entries that defined the result),
-    package versions, git state, device and the job's wall time in seconds."""
+    package versions, git state and device."""
     return {
         "config": json.loads(json.dumps(dict(params), default=str)),  # params hold config values: JSON-like
         "software": package_versions(),
         "git": git_state(),
         "device": device(),
-        "job_wall_time_s": None if wall_time_s is None else round(wall_time_s, 1),
     }
 
 
 def provenance_table(metrics: Mapping[str, Mapping]) -> pd.DataFrame:
-    """One row per result (keyed by its id) with its commit, dirty flag, device, package versions and job wall time;
-    a result written before provenance was recorded has blank cells."""
+    """One row per result (keyed by its id) with its commit, dirty flag, device, package versions and wall time
+    (training or fitting seconds, where the result records them); a result written before provenance was recorded
+    has blank cells."""
     rows = []
     for result, record in metrics.items():
         facts = record.get("provenance") or {}
@@ -87,7 +90,7 @@ def provenance_table(metrics: Mapping[str, Mapping]) -> pd.DataFrame:
         rows.append({"Result": result, "Git Commit": git.get("commit"), "Dirty": git.get("dirty"),
                      "CPU": machine.get("cpu"), "GPU": ", ".join(gpus) if gpus else ("none" if gpus == [] else None),
                      "Host": machine.get("host"), **{package: software.get(package) for package in PACKAGES},
-                     "Job Wall Time (s)": facts.get("job_wall_time_s")})
+                     "Wall Time (s)": record.get("wall_time_s", record.get("fit_time_s"))})
     return pd.DataFrame(rows)
 
 
