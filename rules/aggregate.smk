@@ -3,6 +3,8 @@ rule leaderboard:
         classical=expand("results/classical/{model}/metrics.json", model=CLASSICAL),
         finetune=get_variant_metrics(),
         ensemble=expand("results/ensemble/{method}/metrics.json", method=ENSEMBLE_METHODS),
+        proba=evaluation_probabilities("classical", "finetune", "ensemble"),
+        splits="results/data/splits.npz",
         robustness="results/tables/robustness.csv",
     output:
         csv=table_report("results/tables/leaderboard.csv", "Summary", "leaderboard", "../report/leaderboard.rst"),
@@ -15,6 +17,7 @@ rule leaderboard:
     params:
         study_reference=config["study_reference"],
         headline_eps=config["robustness"]["headline_eps"],
+        level=config["statistics"]["confidence_level"],
     message:
         "Leaderboard -> {output.html}"
     script:
@@ -24,6 +27,9 @@ rule leaderboard:
 rule plots:
     input:
         finetune=get_variant_metrics(),
+        proba=evaluation_probabilities("finetune"),
+        histories=[f"{folder}/history.csv" for folder in result_folders("finetune")],
+        splits="results/data/splits.npz",
         leaderboard="results/tables/leaderboard.csv",
     output:
         accuracy=figure_report(
@@ -51,10 +57,37 @@ rule plots:
         "../envs/plotting.yaml"
     params:
         grid=GRID,
+        level=config["statistics"]["confidence_level"],
     message:
         "Plots -> results/plots/"
     script:
         "../scripts/plots.py"
+
+
+rule comparisons:
+    input:
+        classical=result_metrics("classical"),
+        finetune=result_metrics("finetune"),
+        ensemble=result_metrics("ensemble"),
+        proba=evaluation_probabilities("classical", "finetune", "ensemble"),
+        splits="results/data/splits.npz",
+    output:
+        csv=table_report("results/tables/comparisons.csv", "Summary", "comparisons", "../report/comparisons.rst"),
+        md="results/tables/comparisons.md",
+        html=table_report("results/tables/comparisons.html", "Summary", "comparisons", "../report/comparisons.rst"),
+    log:
+        "logs/tables/comparisons.log",
+    conda:
+        "../envs/plotting.yaml"
+    params:
+        grid=GRID,
+        depths=strategy_depths(),
+        has_layers={aug: bool(config["augmentations"][aug]) for aug in AUGMENTATIONS},
+        statistics=config["statistics"],
+    message:
+        "Comparisons (paired tests) -> {output.html}"
+    script:
+        "../scripts/comparisons.py"
 
 
 rule effective_config:
@@ -88,9 +121,41 @@ rule effective_config:
         "../scripts/effective_config.py"
 
 
+rule provenance:
+    input:
+        result_metrics("classical", "finetune", "ensemble"),
+    output:
+        csv=report(
+            "results/config/provenance.csv",
+            category="Summary",
+            subcategory="Configuration",
+            labels={"file": "provenance of every result", "format": "CSV, download"},
+            caption="../report/provenance.rst",
+        ),
+        md="results/config/provenance.md",
+        html=report(
+            "results/config/provenance.html",
+            category="Summary",
+            subcategory="Configuration",
+            labels={"file": "provenance of every result", "format": "HTML, shown in the page"},
+            caption="../report/provenance.rst",
+        ),
+    log:
+        "logs/config/provenance.log",
+    localrule: True
+    conda:
+        "../envs/plotting.yaml"
+    message:
+        "Provenance of every result -> {output.html}"
+    script:
+        "../scripts/provenance.py"
+
+
 # The study's summary: the leaderboard across all parts, the plots and the configuration that produced them.
 rule all_summary:
     input:
         rules.leaderboard.output,
+        rules.comparisons.output,
+        rules.provenance.output,
         rules.plots.output,
         rules.effective_config.output,

@@ -61,7 +61,9 @@ rule train_classical:
 
 rule classical_table:
     input:
-        expand("results/classical/{model}/metrics.json", model=CLASSICAL),
+        metrics=result_metrics("classical"),
+        proba=evaluation_probabilities("classical"),
+        splits="results/data/splits.npz",
     output:
         csv=table_report("results/tables/classical.csv", "Classical", "Table 4", "../report/classical_table.rst"),
         md="results/tables/classical.md",
@@ -70,6 +72,8 @@ rule classical_table:
         "logs/tables/classical_table.log",
     conda:
         "../envs/plotting.yaml"
+    params:
+        level=config["statistics"]["confidence_level"],
     message:
         "Table 4 -> {output.html}"
     script:

@@ -48,7 +48,9 @@ localrules:
     ensemble_table,
     leaderboard,
     plots,
+    comparisons,
     effective_config,
+    provenance,
     robustness_table,
     robustness_plots,
 
@@ -162,6 +164,31 @@ def variant_dir(arch="{arch}", strategy="{strategy}", aug="{aug}"):
 
 def get_variant_metrics():
     return [f"results/finetune/{v}/metrics.json" for v in variant_ids(config)]
+
+
+def result_folders(*families):
+    """The result folders of model families (classical, finetune, ensemble), in config order."""
+    folders = {
+        "classical": [f"results/classical/{m}" for m in CLASSICAL],
+        "finetune": [f"results/finetune/{v}" for v in variant_ids(config)],
+        "ensemble": [f"results/ensemble/{m}" for m in ENSEMBLE_METHODS],
+    }
+    return [folder for family in families for folder in folders[family]]
+
+
+def evaluation_probabilities(*families):
+    """Each model's saved evaluation probabilities: the per-image correctness behind the accuracy intervals and
+    the paired comparisons (with the evaluation labels of results/data/splits.npz)."""
+    return [f"{folder}/proba_evaluation.npy" for folder in result_folders(*families)]
+
+
+def strategy_depths():
+    """Per strategy of the grid, the numbers of blocks its phases unfreeze (what the comparisons read of it)."""
+    return {s: [phase["blocks"] for phase in config["strategies"][s]["phases"]] for s in STRATEGIES}
+
+
+def result_metrics(*families):
+    return [f"{folder}/metrics.json" for folder in result_folders(*families)]
 
 
 def get_ensemble_inputs(wildcards):

@@ -28,7 +28,9 @@ rule ensemble:
 
 rule ensemble_table:
     input:
-        expand("results/ensemble/{method}/metrics.json", method=ENSEMBLE_METHODS),
+        metrics=result_metrics("ensemble"),
+        proba=evaluation_probabilities("ensemble"),
+        splits="results/data/splits.npz",
     output:
         csv=table_report("results/tables/ensemble.csv", "Ensemble", "ensembles", "../report/ensemble_table.rst"),
         md="results/tables/ensemble.md",
@@ -39,6 +41,7 @@ rule ensemble_table:
         "../envs/plotting.yaml"
     params:
         methods=ENSEMBLE_METHODS,
+        level=config["statistics"]["confidence_level"],
     message:
         "Ensemble table -> {output.html}"
     script:

@@ -35,7 +35,9 @@ rule finetune:
             },
         ),
     log:
-        "logs/finetune/{arch}/{strategy}/{aug}.log",
+        main="logs/finetune/{arch}/{strategy}/{aug}.log",
+        # live training curves (tensorboard --logdir logs/tensorboard); a log, so a failed job keeps it
+        tensorboard=directory("logs/tensorboard/{arch}/{strategy}/{aug}"),
     benchmark:
         "benchmarks/finetune/{arch}/{strategy}/{aug}.tsv"
     conda:
@@ -64,7 +66,9 @@ rule finetune:
 
 rule finetune_table:
     input:
-        get_variant_metrics(),
+        metrics=result_metrics("finetune"),
+        proba=evaluation_probabilities("finetune"),
+        splits="results/data/splits.npz",
     output:
         csv=table_report("results/tables/finetune.csv", "Fine-tuning", "Table 5", "../report/finetune_table.rst"),
         md="results/tables/finetune.md",
@@ -76,6 +80,7 @@ rule finetune_table:
     params:
         grid=GRID,
         protocol=config["evaluation"]["protocol"],
+        level=config["statistics"]["confidence_level"],
     message:
         "Table 5 -> {output.html}"
     script:

@@ -4,6 +4,7 @@ from landcover_transfer.data import Splits
 from landcover_transfer.metrics import result_line, write_evaluation
 from landcover_transfer.plots import plot_variant_curves
 from landcover_transfer.resume import claim, fingerprint
+from landcover_transfer.tensorboard_log import tensorboard_callbacks
 from landcover_transfer.training import (
     predict_proba,
     save_inference_model,
@@ -24,9 +25,11 @@ def main(snakemake):
                                 **training_code()})
     with claim(params.workdir) as folder:
         folder.adopt(record)
+        # the live log, rewritten from the epochs the state holds (owned with the folder)
+        watch = tensorboard_callbacks(snakemake.log.tensorboard, (folder.load_state() or {}).get("history", []))
         model, history, facts = train_variant(
             arrays, **definition, n_classes=len(dataset.class_names), weights=params.weights, resume=folder,
-            threads=snakemake.threads,
+            threads=snakemake.threads, extra_callbacks=watch,
         )
         result = write_outputs(snakemake, dataset, arrays, model, history, {**facts, "fingerprint": record["sha256"]})
         folder.keep_finished()

@@ -1,15 +1,18 @@
 import pandas as pd
 
+from landcover_transfer.data import Splits
 from landcover_transfer.reporting import titled
 from landcover_transfer.robustness_report import add_robust_accuracy
-from landcover_transfer.tables import collect_metrics, leaderboard, write_table
+from landcover_transfer.tables import collect_results, correctness_by_folder, leaderboard, write_table
 from landcover_transfer.workflow import data_note, run_script
 
 
 def main(snakemake):
-    board = leaderboard(collect_metrics(snakemake.input.classical), collect_metrics(snakemake.input.finetune),
-                        collect_metrics(snakemake.input.ensemble), snakemake.params.study_reference)
-    board = add_robust_accuracy(board, pd.read_csv(snakemake.input.robustness), snakemake.params.headline_eps)
+    inputs, level = snakemake.input, snakemake.params.level
+    correct = correctness_by_folder(inputs.proba, Splits.load(inputs.splits).y_evaluation)
+    families = [collect_results(inputs[family], correct, level) for family in ("classical", "finetune", "ensemble")]
+    board = leaderboard(*families, snakemake.params.study_reference, level=level)
+    board = add_robust_accuracy(board, pd.read_csv(inputs.robustness), snakemake.params.headline_eps)
     title = titled("Leaderboard: every model on the evaluation split", data_note(snakemake.config))
     write_table(board, snakemake.output.csv, snakemake.output.md, snakemake.output.html, title=title)
     best = board.iloc[0]

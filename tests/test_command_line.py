@@ -34,6 +34,7 @@ README_COMMANDS = [
     "snakemake -j4 all_data",
     "snakemake -j4 results/finetune/vgg16/last_two_blocks/standard/metrics.json",
     "snakemake --report results/report.html",
+    "snakemake -j4 results/tables/comparisons.csv",
     "snakemake -j4 -d runs/seed43 --configfile seed43.yaml",
     "snakemake --profile profiles/slurm",
     "snakemake --profile profiles/slurm results/finetune/<arch>/<strategy>/<aug>/metrics.json",

@@ -155,3 +155,15 @@ def test_variant_curves_accuracy_and_loss(figures):
     assert all([line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == "-."] == [3.5]
                for ax in (accuracy, loss))
     assert figures[0]._suptitle.get_text() == "vgg16/progressive/none"
+
+
+def test_accuracy_plots_draw_each_interval_as_an_error_bar(figures):
+    df = grid(1, 2, 1).assign(accuracy_low=lambda d: d["accuracy"] - 0.03, accuracy_high=lambda d: d["accuracy"] + 0.02)
+    plot_variant_accuracy(df, "unused.png")
+    board = leaderboard(None, df, None, level=0.95)
+    plot_leaderboard(board, "unused.png", interval=["95% CI Low (Wilson)", "95% CI High (Wilson)"])
+    for fig, axis in zip(figures, ("y", "x"), strict=True):
+        bars = [segment for collection in fig.axes[0].collections if hasattr(collection, "get_segments")
+                for segment in collection.get_segments()]
+        ends = sorted((round(s[0][1 if axis == "y" else 0], 4), round(s[1][1 if axis == "y" else 0], 4)) for s in bars)
+        assert ends == sorted((round(a - 0.03, 4), round(a + 0.02, 4)) for a in df["accuracy"]), axis

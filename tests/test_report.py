@@ -10,6 +10,7 @@ import re
 import shutil
 from collections import defaultdict
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -18,8 +19,10 @@ from landcover_transfer.screenshots import find_chromium, html_results, screensh
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-TABLES_SHOWN = ("classical", "finetune", "ensemble", "leaderboard", "robustness", "transfer", "adversarial_training")
-SHOWN_IN_PAGE = {f"results/tables/{t}.html" for t in TABLES_SHOWN} | {"results/config/effective_config.html"}
+TABLES_SHOWN = ("classical", "finetune", "ensemble", "leaderboard", "comparisons", "robustness", "transfer",
+                "adversarial_training")
+SHOWN_IN_PAGE = {f"results/tables/{t}.html" for t in TABLES_SHOWN} | {"results/config/effective_config.html",
+                                                                     "results/config/provenance.html"}
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +61,18 @@ def test_report_first_page_says_synthetic_demo_data(tiny_report):
     description = json.loads(re.search(r"var workflow_desc = (\".*?\");\s*</script>", tiny_report.read_text(),
                                        re.S)[1])
     assert "Synthetic demo data." in description
+
+
+@pytest.mark.slow
+def test_report_first_page_shows_the_provenance_of_every_result(tiny_report):
+    description = json.loads(re.search(r"var workflow_desc = (\".*?\");\s*</script>", tiny_report.read_text(),
+                                       re.S)[1])
+    frame = re.search(r'<iframe title="provenance of every result"[^>]*src="data:text/html;charset=utf-8,([^"]+)"',
+                      description)
+    assert frame, description[-2000:]
+    shown = unquote(frame[1].replace("\n", ""))  # browsers drop line breaks in an address (URL standard)
+    assert shown == (tiny_report.parent / "results/config/provenance.html").read_text()
+    assert "Git Commit" in shown and "tensorflow" in shown
 
 
 @pytest.mark.slow

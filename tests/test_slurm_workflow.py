@@ -64,7 +64,7 @@ ACCOUNT = "lcttest"  # Slurm lower-cases account names
 # rules/common.smk's `localrules:` (checked against the file below, so a change there is noticed)
 LOCAL_RULES = {
     "make_splits", "classical_table", "finetune_table", "ensemble", "ensemble_table", "leaderboard", "plots",
-    "effective_config", "robustness_table", "robustness_plots",
+    "effective_config", "robustness_table", "robustness_plots", "comparisons", "provenance",
 }
 # submitted by the tiny run; extract_features goes to a GPU by the profile's decision (set-resources)
 GPU_RULES = {"finetune", "extract_features", "attack"}
@@ -224,6 +224,7 @@ def test_failed_variant_fails_alone_and_is_rerun_alone(tiny_slurm_runs):
     # ---- the cause removed: the plan is that one training, its attack and what needs every variant
     expected = {"all": 1, "finetune": 1, "finetune_table": 1, "ensemble": len(methods), "ensemble_table": 1,
                 "leaderboard": 1, "plots": 1, "transfer_matrix": 1, "robustness_table": 1, "robustness_plots": 1,
+                "comparisons": 1, "provenance": 1,
                 # the fixed variant and the ensemble surrogate, once per attack
                 "attack": 2 * len(runs.config["robustness"]["attacks"])}
     assert runs.plan.returncode == 0, _tail(runs.plan.stdout)

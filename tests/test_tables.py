@@ -13,12 +13,16 @@ import pytest
 
 from landcover_transfer.atomic_files import write_json
 from landcover_transfer.ensemble import run_ensemble
+from landcover_transfer.errors import DataError
 from landcover_transfer.metrics import write_evaluation
 from landcover_transfer.tables import (
     classical_table,
     collect_metrics,
+    collect_results,
+    correctness_by_folder,
     ensemble_table,
     finetune_table,
+    interval_headers,
     leaderboard,
     write_table,
 )
@@ -219,3 +223,75 @@ def test_ensemble_members_one_per_line_in_markdown_and_html(tmp_path):
     assert "vgg16/head_only/none<br>resnet50/x/y" in (tmp_path / "e.md").read_text()
     assert "vgg16/head_only/none<br>resnet50/x/y" in (tmp_path / "e.html").read_text()
     assert pd.read_csv(tmp_path / "e.csv")["Members"].iloc[0] == "vgg16/head_only/none, resnet50/x/y"  # all ids
+
+
+# --- accuracy intervals -------------------------------------------------------------------------
+
+
+def hand_wilson(right: int, total: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson (1927) score interval, written out: centre (p + z^2/2n) / (1 + z^2/n), half-width
+    z / (1 + z^2/n) * sqrt(p(1-p)/n + z^2/4n^2); z is the normal quantile of 0.975."""
+    p, n = right / total, total
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z / (1 + z**2 / n) * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    return centre - half, centre + half
+
+
+def with_probabilities(metrics_paths, rights, y_true):
+    """Give each result folder a proba_evaluation.npy with `rights[i]` right answers (the first ones) and set its
+    metrics.json accuracy to match; returns the probability paths."""
+    n_classes, paths = int(y_true.max()) + 1, []
+    for path, right in zip(metrics_paths, rights, strict=True):
+        predicted = np.where(np.arange(len(y_true)) < right, y_true, (y_true + 1) % n_classes)
+        path = path.parent / "proba_evaluation.npy"
+        np.save(path, np.eye(n_classes, dtype=np.float32)[predicted])
+        metrics = {**collect_metrics([path.parent / "metrics.json"]).iloc[0].drop("path").to_dict(),
+                   "accuracy": right / len(y_true)}
+        write_json(path.parent / "metrics.json", metrics)
+        paths.append(path)
+    return paths
+
+
+def test_tables_show_the_wilson_interval_of_each_row_after_sorting(tmp_path):
+    y = np.arange(200) % 3
+    finetune_paths = fake_finetune(tmp_path)
+    rights = [150 + 5 * k for k in range(len(finetune_paths))]
+    probas = with_probabilities(finetune_paths, rights, y)
+    results = collect_results(finetune_paths[::-1], correctness_by_folder(probas, y), 0.95)
+    table = finetune_table(results, ARCHS, ["last_two_blocks", "head_only"], AUGS, level=0.95)
+    columns = list(table.columns)
+    position = columns.index("Evaluation Accuracy")
+    assert columns[position + 1: position + 3] == ["95% CI Low (Wilson)", "95% CI High (Wilson)"]
+    for _, row in table.iterrows():  # the interval follows its own row through the sort
+        right = round(row["Evaluation Accuracy"] * 200)
+        assert (row["95% CI Low (Wilson)"], row["95% CI High (Wilson)"]) == pytest.approx(hand_wilson(right, 200))
+    assert interval_headers(0.9) == {"accuracy_low": "90% CI Low (Wilson)", "accuracy_high": "90% CI High (Wilson)"}
+
+
+def test_leaderboard_classical_and_ensemble_tables_carry_the_intervals(tmp_path):
+    y = np.arange(120) % 4
+    families = {"classical": fake_classical(tmp_path), "finetune": fake_finetune(tmp_path),
+                "ensemble": fake_ensembles(tmp_path)}
+    all_paths = [path for paths in families.values() for path in paths]
+    probas = with_probabilities(all_paths, [60 + 3 * i for i in range(len(all_paths))], y)
+    correct = correctness_by_folder(probas, y)
+    frames = {family: collect_results(paths, correct, 0.95) for family, paths in families.items()}
+    board = leaderboard(frames["classical"], frames["finetune"], frames["ensemble"], level=0.95)
+    assert list(board.columns[:6]) == ["Rank", "Family", "Model", "Accuracy", "95% CI Low (Wilson)",
+                                       "95% CI High (Wilson)"]
+    for _, row in board.iterrows():
+        assert (row["95% CI Low (Wilson)"], row["95% CI High (Wilson)"]) == pytest.approx(
+            hand_wilson(round(row["Accuracy"] * 120), 120))
+    for table in (classical_table(frames["classical"], level=0.95), ensemble_table(frames["ensemble"], level=0.95)):
+        after = list(table.columns).index("Accuracy") + 1
+        assert list(table.columns[after:after + 2]) == ["95% CI Low (Wilson)", "95% CI High (Wilson)"]
+        assert (table["95% CI Low (Wilson)"] < table["Accuracy"]).all()
+        assert (table["Accuracy"] < table["95% CI High (Wilson)"]).all()
+    with pytest.raises(ValueError, match="confidence level"):
+        classical_table(frames["classical"])
+
+
+def test_collect_results_needs_each_folder_s_probabilities(tmp_path):
+    paths = fake_classical(tmp_path)
+    with pytest.raises(DataError, match="no proba_evaluation.npy among the inputs for"):
+        collect_results(paths, {}, 0.95)

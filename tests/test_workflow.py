@@ -20,10 +20,14 @@ import pandas as pd
 import pytest
 import yaml
 from snakemake.utils import update_config, validate
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from landcover_transfer.accuracy_stats import wilson_interval
+from landcover_transfer.comparisons import CLAIMS, VERSUS_BEST
 from landcover_transfer.data import Splits, write_dataset
+from landcover_transfer.provenance import git_state, package_versions
 from landcover_transfer.synthetic import make_synthetic
-from landcover_transfer.tables import finetune_headers
+from landcover_transfer.tables import finetune_headers, interval_headers
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
@@ -35,8 +39,9 @@ VARIANT_FILES = ("model.keras", "history.csv", "metrics.json", "report.csv", "pr
                  "proba_evaluation.npy", "curves.png", "confusion.png")
 CLASSICAL_FILES = ("metrics.json", "report.csv", "confusion.png", "proba_selection.npy", "proba_evaluation.npy")
 ENSEMBLE_FILES = ("metrics.json", "report.csv", "confusion.png", "proba_evaluation.npy")
-TABLES = ("classical", "finetune", "ensemble", "leaderboard")
-AGGREGATION = {"finetune_table", "ensemble", "ensemble_table", "leaderboard", "plots", "effective_config", "all"}
+TABLES = ("classical", "finetune", "ensemble", "leaderboard", "comparisons")
+AGGREGATION = {"finetune_table", "ensemble", "ensemble_table", "leaderboard", "plots", "comparisons", "provenance",
+               "effective_config", "all"}
 # downstream of every variant too: its attacks, the ensemble surrogate's, and the robustness tables
 ROBUSTNESS_JOBS = {"attack", "transfer_matrix", "robustness_table", "robustness_plots"}
 ROBUSTNESS_TABLES = ("robustness", "transfer", "adversarial_training")
@@ -80,6 +85,8 @@ def expected_job_counts(config) -> dict[str, int]:
         "ensemble_table": 1,
         "leaderboard": 1,
         "plots": 1,
+        "comparisons": 1,
+        "provenance": 1,
         "effective_config": 1,
         # every variant and the ensemble surrogate, per attack
         "attack": (len(variants(config)) + 1) * len(config["robustness"]["attacks"]),
@@ -196,7 +203,8 @@ def expected_outputs(config) -> list[str]:
     files += [f"results/classical/{m}/{name}" for m in config["classical"]["models"] for name in CLASSICAL_FILES]
     files += [f"results/ensemble/{m}/{name}" for m in config["ensemble"]["methods"] for name in ENSEMBLE_FILES]
     files += [f"results/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md", "html")]
-    files += [f"results/config/effective_config.{ext}" for ext in ("yaml", "html")]
+    files += [f"results/config/{name}.{ext}" for name, exts in (("effective_config", ("yaml", "html")),
+                                                                ("provenance", ("csv", "md", "html"))) for ext in exts]
     files += [f"results/plots/{p}.png" for p in ("variant_accuracy", "factor_effects", "leaderboard")]
     files += [f"results/plots/curves/{a}.png" for a in config["finetune"]["architectures"]]
     files += [f"results/robustness/{target}/{attack}/{name}" for target in attack_targets(config)
@@ -230,7 +238,7 @@ def test_tiny_run_every_job_has_a_log_and_nothing_is_left_to_do(tiny_run, tiny_c
     assert summary["log-file(s)"].notna().all(), summary[summary["log-file(s)"].isna()]
     logs = {log for cell in summary["log-file(s)"] for log in cell.split(",")}
     assert all(log.strip().startswith("logs/") for log in logs)
-    assert [log for log in logs if not (tiny_run / log.strip()).is_file()] == []
+    assert [log for log in logs if not (tiny_run / log.strip()).exists()] == []  # a file, or TensorBoard's folder
     assert set(summary["status"]) == {"ok"} and set(summary["plan"]) == {"no update"}
 
     dry = run_snakemake(tiny_run, "-n", "--configfile", TINY_CONFIG, timeout=300)
@@ -327,6 +335,63 @@ def test_metrics_accuracy_matches_the_saved_probabilities(tiny_run, tiny_config)
 
 
 @pytest.mark.slow
+def test_tiny_run_intervals_and_comparisons_follow_the_saved_probabilities(tiny_run, tiny_config):
+    y = Splits.load(tiny_run / "results/data/splits.npz").y_evaluation
+    level = tiny_config["statistics"]["confidence_level"]
+    low, high = interval_headers(level).values()
+    board = pd.read_csv(tiny_run / "results/tables/leaderboard.csv")
+    for _, row in board.iterrows():
+        correct = np.load(tiny_run / f"results/{row['Family']}/{row['Model']}/proba_evaluation.npy").argmax(1) == y
+        assert (row[low], row[high]) == pytest.approx(wilson_interval(correct, level), abs=5.01e-5)
+    table = pd.read_csv(tiny_run / "results/tables/comparisons.csv")
+    versus, claims = (table[table["Group (Holm within)"] == group] for group in (VERSUS_BEST, CLAIMS))
+    assert len(versus) == len(board) - 1
+    assert set(versus["Model A"]) == {f"{board['Family'][0]}/{board['Model'][0]}"}
+    grid, augmentations = tiny_config["finetune"], tiny_config["augmentations"]
+    with_layers = [aug for aug in grid["augmentations"] if augmentations[aug]]
+    without = [aug for aug in grid["augmentations"] if not augmentations[aug]]
+    augmentation_rows = len(with_layers) * len(without) * len(grid["architectures"]) * len(grid["strategies"])
+    # the tiny grid has no strategy that unfreezes two blocks in every phase: no depth claim
+    assert len(claims) == augmentation_rows + len(tiny_config["ensemble"]["methods"]) + 1
+    assert (table["p-value (Holm)"] >= table["p-value (exact McNemar)"] - 1e-12).all()
+    assert table["p-value (Holm)"].between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_tiny_run_metrics_record_their_provenance(tiny_run, tiny_config):
+    expected_config = {f"finetune/{a}/{s}/{g}": {"strategy": tiny_config["strategies"][s],
+                                                 "augmentation": tiny_config["augmentations"][g],
+                                                 "training": tiny_config["training"], "head": tiny_config["head"]}
+                       for a, s, g in (v.split("/") for v in variants(tiny_config))}
+    models = tiny_config["classical"]["models"]
+    expected_config.update({f"classical/{m}": {"model": spec} for m, spec in models.items()})
+    expected_config.update({f"ensemble/{m}": {"ensemble": tiny_config["ensemble"]}
+                            for m in tiny_config["ensemble"]["methods"]})
+    software, git = package_versions(), git_state()
+    for result, entries in expected_config.items():
+        record = json.loads((tiny_run / f"results/{result}/metrics.json").read_text())["provenance"]
+        assert {key: record["config"][key] for key in entries} == entries, result
+        assert record["software"] == software and record["git"] == git, result
+        assert record["device"]["gpus"] == ([] if result.startswith("finetune/") else None), result
+    table = pd.read_csv(tiny_run / "results/config/provenance.csv")
+    assert sorted(table["Result"]) == sorted(expected_config)
+
+
+@pytest.mark.slow
+def test_tiny_run_tensorboard_log_has_every_epoch_of_each_variant_once(tiny_run, tiny_config):
+    for variant in variants(tiny_config):
+        epochs = pd.read_csv(tiny_run / f"results/finetune/{variant}/history.csv")["epoch"].tolist()
+        log_dir = tiny_run / "logs/tensorboard" / variant
+        for split, tag in (("train", "epoch_loss"), ("validation", "epoch_accuracy")):
+            written = []
+            for path in sorted((log_dir / split).glob("events.out.tfevents.*")):
+                events = EventAccumulator(str(path), size_guidance={"tensors": 0})
+                events.Reload()
+                written += [e.step for e in events.Tensors(tag)] if tag in events.Tags()["tensors"] else []
+            assert sorted(written) == epochs, (variant, split, tag)
+
+
+@pytest.mark.slow
 def test_robustness_results_agree_with_the_models_and_with_each_other(tiny_run, tiny_config):
     from landcover_transfer.robustness import attack_subset
 
@@ -381,7 +446,7 @@ def test_forcerun_of_one_variant_plans_only_it_and_the_aggregation(tiny_run, tin
 def _assert_reruns_only(output: str, target: str, config) -> None:
     counts = job_counts(output)
     expected = {"finetune": 1, "finetune_table": 1, "ensemble": len(config["ensemble"]["methods"]),
-                "ensemble_table": 1, "leaderboard": 1, "plots": 1, "all": 1,
+                "ensemble_table": 1, "leaderboard": 1, "plots": 1, "comparisons": 1, "provenance": 1, "all": 1,
                 # the variant's attacks and the ensemble surrogate's
                 "attack": 2 * len(config["robustness"]["attacks"]), "transfer_matrix": 1, "robustness_table": 1,
                 "robustness_plots": 1}

@@ -25,6 +25,7 @@ from sklearn.metrics import (  # noqa: E402
 )
 
 from .atomic_files import atomic_path, write_json, write_npy  # noqa: E402
+from .workflow import job_provenance  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +92,15 @@ def write_evaluation(
 
     `outputs` names the files (the rule's declared `snakemake.output`, or any object with the same
     attributes): `metrics`, `report`, `confusion`, `proba_evaluation`, and `proba_selection` where the rule
-    declares it. Returns the metrics dict written to `metrics`: `name`, the summary metrics, then `extra`.
+    declares it. Returns the metrics dict written to `metrics`: `name`, the summary metrics, then `extra`, and
+    inside a job `provenance` (`provenance.provenance`: config entries, software, git, device).
     `note` (e.g. "synthetic demo data") goes in the confusion matrix's title.
     """
     y_pred = np.asarray(proba_evaluation).argmax(axis=1)
     metrics = {"name": name, **summary_metrics(y_true, y_pred), **(extra or {})}
+    record = job_provenance()
+    if record is not None:
+        metrics["provenance"] = record
     cm = confusion_matrix(y_true, y_pred, labels=list(range(len(class_names))))
 
     write_npy(outputs.proba_evaluation, np.asarray(proba_evaluation, dtype=np.float32))

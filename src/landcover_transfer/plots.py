@@ -3,7 +3,8 @@
 The fine-tuning functions take either a raw `tables.collect_metrics` frame (columns architecture,
 strategy, augmentation, accuracy) or a `tables.finetune_table` (Architecture, ..., Evaluation
 Accuracy). Level order follows the optional `*_order` arguments (config order), then first
-appearance.
+appearance. A raw frame of `tables.collect_results` also has each accuracy's interval (accuracy_low,
+accuracy_high): the plots draw it as error bars.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ FACTORS = ("architecture", "strategy", "augmentation")
 _HATCHES = ["", "//", "..", "xx", "\\\\", "oo", "--", "++"]
 _TABLE_NAMES = {"Architecture": "architecture", "Strategy": "strategy", "Augmentation": "augmentation",
                 "Evaluation Accuracy": "accuracy"}
+_BOUNDS = ("accuracy_low", "accuracy_high")  # the interval of `tables.collect_results`
+_ERROR_BARS = {"ecolor": "black", "elinewidth": 0.8, "capsize": 2}
 
 
 def _save(fig, path: str | os.PathLike, dpi: int = 120) -> None:
@@ -44,11 +47,19 @@ def _finetune_frame(df: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in (*FACTORS, "accuracy") if c not in out]
     if missing:
         raise ValueError(f"fine-tuning frame lacks columns {missing}")
-    out = out[[*FACTORS, "accuracy"]].copy()
+    out = out[[*FACTORS, "accuracy", *(c for c in _BOUNDS if c in out)]].copy()
     for c in FACTORS:
         out[c] = out[c].astype(str)
-    out["accuracy"] = pd.to_numeric(out["accuracy"], errors="coerce")
+    for c in ("accuracy", *_BOUNDS):
+        # without an interval the bounds are the accuracy itself: an error bar of length 0
+        out[c] = pd.to_numeric(out[c] if c in out else out["accuracy"], errors="coerce")
     return out.reset_index(drop=True)
+
+
+def _error_lengths(values, low, high) -> np.ndarray:
+    """(2, n) lengths below and above each value, as matplotlib's yerr/xerr take them (0 where unknown)."""
+    values, low, high = (np.asarray(v, dtype=float) for v in (values, low, high))
+    return np.nan_to_num(np.vstack([values - low, high - values]))
 
 
 def _levels(values: pd.Series, order: Sequence[str] | None) -> list[str]:
@@ -70,8 +81,9 @@ def plot_variant_accuracy(finetune_df: pd.DataFrame, path: str | os.PathLike,
                           augmentation_order: Sequence[str] | None = None, chance: float | None = None,
                           note: str = "") -> None:
     """Grouped bars of evaluation accuracy: groups = architectures, colour = strategy,
-    hatch = augmentation; each bar labelled with its accuracy. The y axis runs from 0 to 1, with the
-    chance level (1 / number of classes) as a dotted line where `chance` is given; `note` goes in the title."""
+    hatch = augmentation; each bar labelled with its accuracy, its interval as an error bar. The y axis runs
+    from 0 to 1, with the chance level (1 / number of classes) as a dotted line where `chance` is given; `note`
+    goes in the title."""
     df = _finetune_frame(finetune_df)
     archs = _levels(df["architecture"], architecture_order)
     strategies = _levels(df["strategy"], strategy_order)
@@ -81,20 +93,23 @@ def plot_variant_accuracy(finetune_df: pd.DataFrame, path: str | os.PathLike,
     width = 0.8 / max(1, len(slots))
     fig, ax = plt.subplots(figsize=(max(6.0, 1.2 + len(archs) * len(slots) * 0.45), 4.8))
     for k, (strategy, aug) in enumerate(slots):
-        xs, ys = [], []
+        xs, rows = [], []
         for g, arch in enumerate(archs):
             row = df[(df["architecture"] == arch) & (df["strategy"] == strategy) & (df["augmentation"] == aug)]
             if row.empty:
                 continue
             xs.append(g - 0.4 + width * (k + 0.5))
-            ys.append(float(row["accuracy"].iloc[0]))
+            rows.append(row.iloc[0])
         if not xs:
             continue
+        ys = [float(row["accuracy"]) for row in rows]
         bars = ax.bar(xs, ys, width=width * 0.95, color=colours(strategies.index(strategy) % 10),
-                      hatch=_HATCHES[augs.index(aug) % len(_HATCHES)], edgecolor="black", linewidth=0.5)
-        for bar, y in zip(bars, ys, strict=True):
-            if np.isfinite(y):
-                ax.annotate(f"{y:.3f}", (bar.get_x() + bar.get_width() / 2, y), xytext=(0, 2),
+                      hatch=_HATCHES[augs.index(aug) % len(_HATCHES)], edgecolor="black", linewidth=0.5,
+                      yerr=_error_lengths(ys, *([row[c] for row in rows] for c in _BOUNDS)), error_kw=_ERROR_BARS)
+        for bar, row in zip(bars, rows, strict=True):
+            if np.isfinite(row["accuracy"]):  # the label sits above the error bar
+                top = np.nanmax([row["accuracy"], row["accuracy_high"]])
+                ax.annotate(f"{row['accuracy']:.3f}", (bar.get_x() + bar.get_width() / 2, top), xytext=(0, 2),
                             textcoords="offset points", ha="center", va="bottom", rotation=90, fontsize=7)
     ax.set_xticks(range(len(archs)), archs)
     ax.set_ylim(0, 1.1)  # room for the labels above a bar at 1.0
@@ -231,10 +246,11 @@ def plot_factor_effects(finetune_df: pd.DataFrame, path: str | os.PathLike,
 
 
 def plot_leaderboard(leaderboard_df: pd.DataFrame, path: str | os.PathLike, chance: float | None = None,
-                     note: str = "") -> None:
+                     note: str = "", interval: Sequence[str] | None = None) -> None:
     """Horizontal bars of every model's evaluation accuracy from 0 to 1 (best on top, colour = family),
-    the study's reported accuracy as a black diamond where the leaderboard has one, the chance level as
-    a dotted line; the legend sits right of the axes so that it hides no bar or diamond."""
+    with error bars from the leaderboard's `interval` columns (low, high) where given, the study's reported
+    accuracy as a black diamond where the leaderboard has one, the chance level as a dotted line; the legend sits
+    right of the axes so that it hides no bar or diamond."""
     df = leaderboard_df.reset_index(drop=True)
     labels = [f"{f}: {m}" for f, m in zip(df["Family"], df["Model"], strict=True)]
     accuracy = pd.to_numeric(df["Accuracy"], errors="coerce").to_numpy(dtype=float)
@@ -244,7 +260,9 @@ def plot_leaderboard(leaderboard_df: pd.DataFrame, path: str | os.PathLike, chan
     colours = plt.get_cmap("tab10")
     y = np.arange(len(df))[::-1]  # first row (best) on top
     fig, ax = plt.subplots(figsize=(10, max(2.5, 0.3 * len(df) + 1.2)))
-    ax.barh(y, np.nan_to_num(accuracy), color=[colours(families.index(f) % 10) for f in df["Family"]])
+    bounds = [df[column] for column in interval] if interval else [accuracy, accuracy]
+    ax.barh(y, np.nan_to_num(accuracy), color=[colours(families.index(f) % 10) for f in df["Family"]],
+            xerr=_error_lengths(accuracy, *bounds), error_kw=_ERROR_BARS)
     has_study = np.isfinite(study)
     if has_study.any():
         ax.scatter(study[has_study], y[has_study], marker="D", color="black", s=25, zorder=3)

@@ -3,7 +3,9 @@
 `collect_metrics` reads the files into one raw frame per model family (keys as in metrics.json);
 the `*_table` functions turn such a frame into a presentation table with the study's column names;
 `write_table` writes a table as CSV and Markdown. Accuracies stay fractions (0..1) throughout, so
-`study_reference` numbers must be fractions too.
+`study_reference` numbers must be fractions too. `collect_results` adds each model's per-image correctness
+(from its saved evaluation probabilities) and the Wilson interval of its accuracy; every table then shows the
+interval beside the accuracy.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .accuracy_stats import correct_answers, wilson_interval
 from .atomic_files import atomic_path, read_json
+from .errors import DataError
 from .reporting import html_page
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,10 @@ MEMBER_SEPARATOR = ", "
 
 LEADERBOARD_COLUMNS = ["Rank", "Family", "Model", "Accuracy", "Precision", "Recall", "F1 Score",
                        "Study Accuracy"]
+# Raw-frame columns of `collect_results`: the accuracy's interval bounds.
+INTERVAL_KEYS = ("accuracy_low", "accuracy_high")
+# A job writes metrics.json and proba_evaluation.npy together, so both count the same right answers.
+_ACCURACY_TOLERANCE = 1e-9
 
 
 def collect_metrics(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
@@ -55,6 +63,53 @@ def collect_metrics(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame(columns=["path"])
     return pd.DataFrame(rows)
+
+
+def interval_headers(level: float) -> dict[str, str]:
+    """Table headers of the interval bounds at confidence `level`, naming the method."""
+    percent = f"{level * 100:g}%"
+    return {"accuracy_low": f"{percent} CI Low (Wilson)", "accuracy_high": f"{percent} CI High (Wilson)"}
+
+
+def correctness_by_folder(proba_paths: Sequence[str | os.PathLike], y_true: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-image correctness of each result folder's saved evaluation probabilities, keyed by the folder."""
+    return {str(Path(path).parent): correct_answers(np.load(path), y_true) for path in proba_paths}
+
+
+def collect_results(metrics_paths: Sequence[str | os.PathLike], correct: Mapping[str, np.ndarray],
+                    level: float) -> pd.DataFrame:
+    """`collect_metrics` plus `correct` (each folder's per-image correctness, from `correctness_by_folder`) and
+    the Wilson interval of the accuracy at confidence `level` (`INTERVAL_KEYS`).
+
+    A folder whose saved (float32) probabilities give another accuracy than its metrics.json (a near tie that
+    the rounding turned) is logged; the interval is that of the saved probabilities.
+    """
+    df = collect_metrics(metrics_paths)
+    folders = [str(Path(path).parent) for path in df["path"]]
+    missing = [folder for folder in folders if folder not in correct]
+    if missing:
+        raise DataError(f"no proba_evaluation.npy among the inputs for {', '.join(missing)}")
+    df["correct"] = [correct[folder] for folder in folders]
+    for folder, recorded, answers in zip(folders, df["accuracy"], df["correct"], strict=True):
+        if abs(float(recorded) - answers.mean()) > _ACCURACY_TOLERANCE:
+            log.warning("%s: metrics.json says accuracy %.6f, its proba_evaluation.npy gives %.6f", folder,
+                        recorded, answers.mean())
+    bounds = [wilson_interval(answers, level) for answers in df["correct"]]
+    df["accuracy_low"], df["accuracy_high"] = ([bound[i] for bound in bounds] for i in (0, 1))
+    return df
+
+
+def _with_intervals(table: pd.DataFrame, df: pd.DataFrame, after: str, level: float | None) -> pd.DataFrame:
+    """`table` with the interval bounds of `df` (a `collect_results` frame) right after column `after`;
+    unchanged when `df` has none."""
+    if INTERVAL_KEYS[0] not in df:
+        return table
+    if level is None:
+        raise ValueError("a table with accuracy intervals needs their confidence level")
+    position = table.columns.get_loc(after) + 1
+    for offset, (key, title) in enumerate(interval_headers(level).items()):
+        table.insert(position + offset, title, pd.to_numeric(df[key], errors="coerce").to_numpy())
+    return table
 
 
 def _column(df: pd.DataFrame, key: str, fallback: str | None = None) -> pd.Series:
@@ -87,11 +142,14 @@ def _integers(table: pd.DataFrame, columns) -> pd.DataFrame:
     return table
 
 
-def classical_table(df: pd.DataFrame, order: Sequence[str] | None = None) -> pd.DataFrame:
-    """The study's Table 4: Model, Accuracy, Precision, Recall, F1 Score (rows in `order` if given)."""
+def classical_table(df: pd.DataFrame, order: Sequence[str] | None = None, level: float | None = None
+                    ) -> pd.DataFrame:
+    """The study's Table 4: Model, Accuracy (and its interval at `level` where `df` has one), Precision, Recall,
+    F1 Score (rows in `order` if given)."""
     table = pd.DataFrame({"Model": _column(df, "model", "name").astype(str)})
     for key, title in METRIC_COLUMNS.items():
         table[title] = pd.to_numeric(_column(df, key), errors="coerce")
+    table = _with_intervals(table, df, "Accuracy", level)
     return _sort(table, [("Model", order)]) if order is not None else table.reset_index(drop=True)
 
 
@@ -105,8 +163,10 @@ def finetune_headers(protocol: str | None = None) -> dict[str, str]:
 
 def finetune_table(df: pd.DataFrame, architecture_order: Sequence[str] | None = None,
                    strategy_order: Sequence[str] | None = None,
-                   augmentation_order: Sequence[str] | None = None, protocol: str | None = None) -> pd.DataFrame:
-    """The study's Table 5, one row per variant, plus evaluation accuracy, epochs, time and size.
+                   augmentation_order: Sequence[str] | None = None, protocol: str | None = None,
+                   level: float | None = None) -> pd.DataFrame:
+    """The study's Table 5, one row per variant, plus evaluation accuracy (and its interval at `level` where `df`
+    has one), epochs, time and size.
 
     Rows are sorted by architecture, strategy, augmentation, each in the given config order (levels
     not listed come after, alphabetically). Missing metrics show as blank. Headers: `finetune_headers`.
@@ -115,7 +175,7 @@ def finetune_table(df: pd.DataFrame, architecture_order: Sequence[str] | None = 
     for key, title in finetune_headers(protocol).items():
         col = _column(df, key)
         table[title] = col.astype(str) if key in ("architecture", "strategy", "augmentation") else col
-    table = _integers(table, _INTEGER_COLUMNS)
+    table = _with_intervals(_integers(table, _INTEGER_COLUMNS), df, "Evaluation Accuracy", level)
     return _sort(table, [("Architecture", architecture_order), ("Strategy", strategy_order),
                          ("Augmentation", augmentation_order)])
 
@@ -137,13 +197,16 @@ def _mean_disagreement(df: pd.DataFrame) -> pd.Series:
     return pd.Series(np.nan, index=df.index, dtype="float64")
 
 
-def ensemble_table(df: pd.DataFrame, method_order: Sequence[str] | None = None) -> pd.DataFrame:
-    """Method, Members, Accuracy, Precision, Recall, F1 Score, Mean Disagreement (of the members)."""
+def ensemble_table(df: pd.DataFrame, method_order: Sequence[str] | None = None, level: float | None = None
+                   ) -> pd.DataFrame:
+    """Method, Members, Accuracy (and its interval at `level` where `df` has one), Precision, Recall, F1 Score,
+    Mean Disagreement (of the members)."""
     table = pd.DataFrame({"Method": _column(df, "method", "name").astype(str),
                           "Members": _column(df, "members").map(_members_text)})
     for key, title in METRIC_COLUMNS.items():
         table[title] = pd.to_numeric(_column(df, key), errors="coerce")
     table["Mean Disagreement"] = _mean_disagreement(df)
+    table = _with_intervals(table, df, "Accuracy", level)
     return _sort(table, [("Method", method_order)]) if method_order is not None else table.reset_index(drop=True)
 
 
@@ -164,15 +227,15 @@ def row_ids(df: pd.DataFrame, family: str) -> pd.Series:
 
 
 def leaderboard(classical_df: pd.DataFrame | None, finetune_df: pd.DataFrame | None,
-                ensemble_df: pd.DataFrame | None, study_reference: Mapping[str, float] | None = None
-                ) -> pd.DataFrame:
+                ensemble_df: pd.DataFrame | None, study_reference: Mapping[str, float] | None = None,
+                level: float | None = None) -> pd.DataFrame:
     """Every model on the evaluation split, best first.
 
-    Inputs are raw `collect_metrics` frames (any may be None or empty). Columns: Rank (1 = best;
-    equal accuracies share the better rank), Family, Model (id without the family), Accuracy,
-    Precision, Recall, F1 Score, Study Accuracy (`study_reference[row id]`, NaN where the study has
-    no such row). Ties in accuracy are listed by family, then model. Reference ids matching no row
-    are logged.
+    Inputs are raw `collect_metrics` (or `collect_results`) frames (any may be None or empty). Columns: Rank
+    (1 = best; equal accuracies share the better rank), Family, Model (id without the family), Accuracy (and its
+    interval at `level` where the frames have one), Precision, Recall, F1 Score, Study Accuracy
+    (`study_reference[row id]`, NaN where the study has no such row). Ties in accuracy are listed by family, then
+    model. Reference ids matching no row are logged.
     """
     study_reference = dict(study_reference or {})
     parts = []
@@ -184,7 +247,7 @@ def leaderboard(classical_df: pd.DataFrame | None, finetune_df: pd.DataFrame | N
                              "Model": ids.str.slice(len(family) + 1).values})
         for key, title in METRIC_COLUMNS.items():
             part[title] = pd.to_numeric(_column(df, key), errors="coerce").values
-        parts.append(part)
+        parts.append(_with_intervals(part, df, "Accuracy", level))
     if not parts:
         return pd.DataFrame(columns=LEADERBOARD_COLUMNS)
     board = pd.concat(parts, ignore_index=True)
@@ -195,13 +258,16 @@ def leaderboard(classical_df: pd.DataFrame | None, finetune_df: pd.DataFrame | N
     board = board.sort_values(["Accuracy", "Family", "Model"], ascending=[False, True, True],
                               na_position="last", kind="mergesort").reset_index(drop=True)
     board.insert(0, "Rank", board["Accuracy"].rank(method="min", ascending=False).astype("Int64"))
-    return board[LEADERBOARD_COLUMNS]
+    return board.drop(columns="id")
 
 
 def _column_format(column: str, values: pd.Series, floatfmt: str) -> str | None:
-    """Format of a float column: seconds to 0.1 s, everything else `floatfmt`; None for other columns."""
+    """Format of a float column: seconds to 0.1 s, p-values to 3 significant digits (a fixed number of decimals
+    would print a small one as 0), everything else `floatfmt`; None for other columns."""
     if not pd.api.types.is_float_dtype(values):
         return None
+    if column.startswith("p-value"):
+        return ".3g"
     return ".1f" if column.endswith("(s)") else floatfmt
 
 

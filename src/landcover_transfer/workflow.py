@@ -12,6 +12,10 @@ from .errors import LandcoverError
 
 log = logging.getLogger("landcover_transfer")
 
+# The running job's params (set by run_script): every result file it writes records them (`job_provenance`)
+# without each script passing them along.
+_JOB: dict = {}
+
 
 def run_script(snakemake, main: Callable[[object], str | None]) -> None:
     """Run `main(snakemake)` with stdout/stderr (also TensorFlow's C++ output) going to the rule's log.
@@ -22,6 +26,7 @@ def run_script(snakemake, main: Callable[[object], str | None]) -> None:
     terminal; anything else keeps its traceback, since that is a bug to report.
     """
     started = time.monotonic()
+    _JOB.update(params=dict(snakemake.params.items()))
     log_path = snakemake.log[0] if len(snakemake.log) else None
     terminal = os.fdopen(os.dup(2), "w")
     if log_path:
@@ -51,6 +56,16 @@ def run_script(snakemake, main: Callable[[object], str | None]) -> None:
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
+
+
+def job_provenance() -> dict | None:
+    """The `provenance` of a result written by the running job (its params, software, git state, device); None
+    outside a job started by `run_script`."""
+    from .provenance import provenance
+
+    if not _JOB:
+        return None
+    return provenance(_JOB["params"])
 
 
 def load_configured_dataset(path, data_config: dict):

@@ -1,0 +1,23 @@
+from landcover_transfer.comparisons import CLAIMS, comparisons, comparisons_table
+from landcover_transfer.data import Splits
+from landcover_transfer.reporting import titled
+from landcover_transfer.tables import collect_results, correctness_by_folder, write_table
+from landcover_transfer.workflow import data_note, run_script
+
+
+def main(snakemake):
+    inputs, params = snakemake.input, snakemake.params
+    level = params.statistics["confidence_level"]
+    correct = correctness_by_folder(inputs.proba, Splits.load(inputs.splits).y_evaluation)
+    frames = {family: collect_results(inputs[family], correct, level) for family in ("classical", "finetune",
+                                                                                      "ensemble")}
+    raw = comparisons(frames, params.grid, params.depths, params.has_layers, params.statistics)
+    title = titled(f"Paired comparisons on the evaluation images: {level * 100:g}% paired bootstrap intervals, "
+                   "exact McNemar tests, Holm-corrected within each group", data_note(snakemake.config))
+    write_table(comparisons_table(raw, level), snakemake.output.csv, snakemake.output.md, snakemake.output.html,
+                title=title)
+    claims = raw[raw["group"] == CLAIMS] if len(raw) else raw
+    return f"comparisons: {len(raw)} paired tests, {len(claims)} of the study's claims"
+
+
+run_script(snakemake, main)
