@@ -32,7 +32,7 @@ def data():
     dataset = make_synthetic(40, 20)
     n_classes = len(dataset.class_names)
     x_train, x_val = hand_features(dataset.x_train), hand_features(dataset.x_val)
-    # Selection split: every 5th training image, the rest fit the model (like protocol train_holdout).
+    # Selection split: every 5th training image, the rest fit the model (like protocol honest).
     selection = np.arange(len(x_train)) % 5 == 0
     return {"x_fit": x_train[~selection], "y_fit": dataset.y_train[~selection], "x_selection": x_train[selection],
             "y_selection": dataset.y_train[selection], "x_evaluation": x_val, "y_evaluation": dataset.y_val,

@@ -244,9 +244,9 @@ def dataset(per_class=20, classes=3):
                    [f"c{i}" for i in range(classes)])
 
 
-def test_train_holdout_splits_are_stratified_disjoint_and_complete():
+def test_honest_splits_are_stratified_disjoint_and_complete():
     data = dataset()
-    splits = make_splits(data, "train_holdout", 0.25, seed=1)
+    splits = make_splits(data, "honest", 0.25, seed=1)
     assert splits.selection_split == "train"
     assert len(splits.selection_index) == 15 and len(splits.fit_index) == 45
     assert not set(splits.fit_index) & set(splits.selection_index)
@@ -259,9 +259,9 @@ def test_train_holdout_splits_are_stratified_disjoint_and_complete():
     np.testing.assert_array_equal(parts["y_evaluation"], data.y_val)
 
 
-def test_train_holdout_splits_are_deterministic():
+def test_honest_splits_are_deterministic():
     data = dataset()
-    first, again, other = (make_splits(data, "train_holdout", 0.25, seed) for seed in (1, 1, 2))
+    first, again, other = (make_splits(data, "honest", 0.25, seed) for seed in (1, 1, 2))
     np.testing.assert_array_equal(first.selection_index, again.selection_index)
     assert not np.array_equal(first.selection_index, other.selection_index)
 
@@ -276,7 +276,7 @@ def test_study_protocol_selects_on_the_val_split():
     np.testing.assert_array_equal(parts["y_selection"], parts["y_evaluation"])
 
 
-@pytest.mark.parametrize("protocol", ["train_holdout", "study"])
+@pytest.mark.parametrize("protocol", ["honest", "study"])
 def test_splits_save_and_load(tmp_path, protocol):
     splits = make_splits(dataset(), protocol, 0.25, seed=3)
     splits.save(tmp_path / "splits.npz")
@@ -288,17 +288,17 @@ def test_splits_save_and_load(tmp_path, protocol):
 
 
 def test_unknown_protocol():
-    with pytest.raises(ConfigError, match="unknown split protocol 'fair'; use one of train_holdout, study"):
+    with pytest.raises(ConfigError, match="unknown split protocol 'fair'; use one of honest, study"):
         make_splits(dataset(), "fair", 0.25, seed=1)
 
 
 def test_selection_fraction_too_small():
     with pytest.raises(ConfigError, match=r"selection_fraction 0.02 of 60 training images gives a selection split "
                                           r"of 2 .* \(3 classes\); use a fraction between 0.05 and 0.95"):
-        make_splits(dataset(), "train_holdout", 0.02, seed=1)
+        make_splits(dataset(), "honest", 0.02, seed=1)
 
 
 def test_splits_of_another_dataset_are_refused():
-    splits = make_splits(dataset(per_class=20), "train_holdout", 0.25, seed=1)
+    splits = make_splits(dataset(per_class=20), "honest", 0.25, seed=1)
     with pytest.raises(DataError, match="does not match the dataset"):
         splits.arrays(dataset(per_class=30))

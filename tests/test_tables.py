@@ -189,9 +189,9 @@ def test_ensemble_result_folder_round_trip(tmp_path):
     assert table["Mean Disagreement"].iloc[0] == pytest.approx(info["mean_disagreement"])
 
 
-def test_train_holdout_protocol_headers_name_the_selection_split(tmp_path):
+def test_honest_protocol_headers_name_the_selection_split(tmp_path):
     raw = collect_metrics(fake_finetune(tmp_path))
-    holdout = finetune_table(raw, protocol="train_holdout")
+    holdout = finetune_table(raw, protocol="honest")
     assert "Validation Accuracy (selection split)" in holdout.columns
     assert "Final Validation Accuracy (selection split)" in holdout.columns
     assert "Validation Accuracy" not in holdout.columns

@@ -538,7 +538,7 @@ from landcover_transfer.data import make_splits
 from landcover_transfer.synthetic import make_synthetic
 config = yaml.safe_load(open(sys.argv[1]))
 dataset = make_synthetic(20, 10, seed=0)
-arrays = make_splits(dataset, "train_holdout", 0.2, 42).arrays(dataset)
+arrays = make_splits(dataset, "honest", 0.2, 42).arrays(dataset)
 settings = {**config["training"], "epochs": 2, "batch_size": 32, "image_size": 32,
             "deterministic": sys.argv[2] == "true"}
 def train(folder):

@@ -289,7 +289,7 @@ def test_tables_list_every_result_once_with_its_metrics(tiny_run, tiny_config):
     assert sorted(finetune.index) == sorted(grid_ids)  # each variant exactly once
     _compare(finetune, _metrics(tiny_run, "finetune", grid_ids),
              {"Evaluation Accuracy": "accuracy", "Training Accuracy": "train_accuracy",
-              finetune_headers("train_holdout")["val_accuracy"]: "val_accuracy", "Best Epoch": "best_epoch",
+              finetune_headers("honest")["val_accuracy"]: "val_accuracy", "Best Epoch": "best_epoch",
               "Epochs Run": "epochs_run",
               "Trainable Params": "trainable_params"})
 

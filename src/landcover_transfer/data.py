@@ -21,7 +21,7 @@ from .errors import ConfigError, DataError
 
 ARRAY_KEYS = ("x_train", "y_train", "x_val", "y_val")
 CLASS_NAME_KEYS = ("class_names", "classes", "label_names")
-PROTOCOLS = ("train_holdout", "study")
+PROTOCOLS = ("honest", "study")
 
 # Key layouts seen in course files; "{s}" is the split name. Tried in order, first complete one wins.
 _LAYOUTS = (
@@ -108,7 +108,7 @@ def write_dataset(path: str | os.PathLike, dataset: Dataset) -> None:
 class Splits:
     """Which images fit the model, which select it (early stopping, checkpoints, ensemble weights), which evaluate it.
 
-    `train_holdout`: the selection split is carved out of the training data, so the evaluation split is
+    `honest`: the selection split is carved out of the training data, so the evaluation split is
     never looked at before the final evaluation. `study`: the original study's way, fitting on all
     training data and using the validation split for both selection and evaluation.
     """
@@ -160,11 +160,11 @@ class Splits:
 
 
 def make_splits(dataset: Dataset, protocol: str, selection_fraction: float, seed: int) -> Splits:
-    """Split the data for `protocol` ("train_holdout" or "study"); see `Splits`."""
+    """Split the data for `protocol` ("honest" or "study"); see `Splits`."""
     n_train, n_classes = len(dataset.y_train), len(dataset.class_names)
     if protocol == "study":
         fit_index, selection_split, selection_index = np.arange(n_train), "val", np.arange(len(dataset.y_val))
-    elif protocol == "train_holdout":
+    elif protocol == "honest":
         if not 0 < selection_fraction < 1:
             raise ConfigError(f"selection_fraction must be between 0 and 1, got {selection_fraction}")
         n_selection = math.ceil(selection_fraction * n_train)  # how train_test_split rounds test_size

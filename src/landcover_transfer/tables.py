@@ -44,7 +44,7 @@ FINETUNE_COLUMNS = {
     "trainable_params": "Trainable Params",
 }
 _INTEGER_COLUMNS = ("Best Epoch", "Epochs Run", "Trainable Params")
-# Under the train_holdout protocol the study's "validation" accuracies are measured on the selection split.
+# Under the honest protocol the study's "validation" accuracies are measured on the selection split.
 _SELECTION_HEADERS = {"Validation Accuracy": "Validation Accuracy (selection split)",
                       "Final Validation Accuracy": "Final Validation Accuracy (selection split)"}
 MEMBER_SEPARATOR = ", "
@@ -154,9 +154,9 @@ def classical_table(df: pd.DataFrame, order: Sequence[str] | None = None, level:
 
 
 def finetune_headers(protocol: str | None = None) -> dict[str, str]:
-    """Table 5's header per metrics.json key; under the `train_holdout` protocol the validation columns say
+    """Table 5's header per metrics.json key; under the `honest` protocol the validation columns say
     that they are the selection split."""
-    if protocol != "train_holdout":
+    if protocol != "honest":
         return dict(FINETUNE_COLUMNS)
     return {key: _SELECTION_HEADERS.get(title, title) for key, title in FINETUNE_COLUMNS.items()}
 
