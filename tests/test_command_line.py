@@ -12,6 +12,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -251,3 +252,12 @@ def test_a_symlinked_eurosat_archive_is_its_target(tmp_path, run_snakemake):
     assert plan.returncode == 0, out(plan)
     target = re.escape(os.path.realpath(tmp_path / "data" / "EuroSAT-2019.zip"))
     assert re.search(rf"^Job \d+: EuroSAT release {target} -> ", out(plan), re.M), out(plan)
+
+
+def test_readme_tensorboard_command_runs_the_installed_tensorboard_on_the_jobs_log_folder():
+    command = re.search(r"^\.venv/bin/tensorboard (.+?)\s*$", README, re.M)
+    assert command and "--logdir logs/tensorboard" in command[1], "README: the TensorBoard command"
+    assert '"logs/tensorboard/' in (REPO / "rules" / "finetune.smk").read_text()  # where the jobs write
+    tensorboard = Path(sys.executable).parent / "tensorboard"  # .venv/bin/tensorboard
+    result = subprocess.run([str(tensorboard), "--version_tb"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and re.match(r"\d+\.\d+", result.stdout.strip()), result.stderr[-2000:]
