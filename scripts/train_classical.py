@@ -17,6 +17,7 @@ def main(snakemake):
         snakemake.params.model,
         features["train"][splits.fit_index], features["y_train"][splits.fit_index],
         selection_pool[splits.selection_index], features["val"], n_classes, n_jobs=snakemake.threads, name=model,
+        y_selection=splits.y_selection,
     )
     metrics = write_evaluation(
         snakemake.output, name=model, y_true=splits.y_evaluation,

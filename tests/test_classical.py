@@ -117,3 +117,26 @@ def test_xgboost_logs_its_progress_with_an_eta(caplog):
     assert len(lines) == 10  # every 10% of the rounds
     assert lines[0].startswith("xgboost: 2/20 rounds, ") and lines[-1].startswith("xgboost: 20/20 rounds, ")
     assert all(re.search(r"rounds/s, ETA \d+ s$", line) for line in lines)
+
+
+def test_xgboost_early_stopping_stops_on_the_selection_split_and_predicts_with_the_best_round(data):
+    from landcover_transfer.classical import fit_stopping_on_selection
+
+    spec = {"estimator": "XGBClassifier", "scale": True,  # the scaler must see the selection images too
+            "params": {"n_estimators": 400, "learning_rate": 0.5, "max_depth": 3, "early_stopping_rounds": 5,
+                       "max_bin": 64, "n_jobs": 1, "random_state": 0}}
+    model = build_model(spec)
+    fit_stopping_on_selection(model, data["x_fit"], data["y_fit"], data["x_selection"], data["y_selection"])
+    booster = model.steps[-1][1]
+    assert booster.best_iteration < 399, "400 rounds at rate 0.5 on 360 images should stop early"
+    assert len(booster.evals_result()["validation_0"]["mlogloss"]) == booster.best_iteration + 6
+    _, proba, _ = fit_and_predict(spec, data["x_fit"], data["y_fit"], data["x_selection"], data["x_evaluation"],
+                                  data["n_classes"], y_selection=data["y_selection"])
+    assert float(np.mean(proba.argmax(axis=1) == data["y_evaluation"])) > 2 / data["n_classes"]
+
+
+def test_early_stopping_without_selection_labels_is_a_config_error(data):
+    spec = {"estimator": "XGBClassifier", "params": {"n_estimators": 5, "early_stopping_rounds": 2}}
+    with pytest.raises(ConfigError, match="early_stopping_rounds"):
+        fit_and_predict(spec, data["x_fit"], data["y_fit"], data["x_selection"], data["x_evaluation"],
+                        data["n_classes"])

@@ -96,16 +96,42 @@ def _parameter_errors(spec: dict) -> tuple[type[Exception], ...]:
 
 def fit_and_predict(spec: dict, x_fit: np.ndarray, y_fit: np.ndarray, x_selection: np.ndarray,
                     x_evaluation: np.ndarray, n_classes: int, n_jobs: int | None = None,
-                    name: str = "model") -> tuple[np.ndarray, np.ndarray, float]:
-    """Fit on the fit split; class probabilities on the selection and evaluation splits, and the fit time."""
+                    name: str = "model", y_selection: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Fit on the fit split; class probabilities on the selection and evaluation splits, and the fit time.
+
+    An estimator with `early_stopping_rounds` (XGBoost) stops on the selection split, which needs `y_selection`.
+    """
     model = build_model(spec, n_jobs, name)
     started = time.time()
     try:
-        model.fit(x_fit, y_fit)
+        if stops_early(spec):
+            fit_stopping_on_selection(model, x_fit, y_fit, x_selection, y_selection, name)
+        else:
+            model.fit(x_fit, y_fit)
     except _parameter_errors(spec) as error:
         raise ConfigError(f"classical.models.{name}.params: {str(error).splitlines()[0]}") from None
     fit_time = time.time() - started
     return full_proba(model, x_selection, n_classes), full_proba(model, x_evaluation, n_classes), fit_time
+
+
+def stops_early(spec: dict) -> bool:
+    return bool(spec.get("params", {}).get("early_stopping_rounds"))
+
+
+def fit_stopping_on_selection(model, x_fit, y_fit, x_selection, y_selection, name: str = "model") -> None:
+    """Fit a Pipeline whose estimator stops early on the selection split (never the evaluation split).
+
+    The estimator sees the selection images through the same fitted steps (e.g. the scaler) as its fit images,
+    so the Pipeline's steps are fitted one by one here rather than by `Pipeline.fit`.
+    """
+    if y_selection is None:
+        raise ConfigError(f"classical.models.{name}.params: early_stopping_rounds needs the selection split's labels")
+    x_fit_steps, x_selection_steps = x_fit, x_selection
+    for _, step in model.steps[:-1]:
+        x_fit_steps = step.fit_transform(x_fit_steps, y_fit)
+        x_selection_steps = step.transform(x_selection_steps)
+    # XGBoost then predicts with the best round (best_iteration), not the last.
+    model.steps[-1][1].fit(x_fit_steps, y_fit, eval_set=[(x_selection_steps, y_selection)], verbose=False)
 
 
 def full_proba(model, x: np.ndarray, n_classes: int, dtype=np.float32) -> np.ndarray:
