@@ -16,8 +16,10 @@ from .common import REPO
 SECTION_TEXT = {
     "pipeline": ("1. Input pipeline with the study's augmentation",
                  "Images/s of the study's `ImageDataGenerator.flow` (legacy `tf_keras`: rotation 10°, shifts 0.1, "
-                 "horizontal flip, nearest fill) and of this workflow's `tf.data` pipeline with the `standard` Keras "
-                 "layers (`training.make_dataset`), one pass after a warm-up, no model."),
+                 "horizontal flip, nearest fill: one combined transform per image) and of this workflow's `tf.data` "
+                 "pipeline with the `standard` Keras layers (`training.make_dataset`), as configured and without op "
+                 "determinism (under it tf.data runs the augmentation on one core), and each layer alone (each is a "
+                 "pass of its own over the batch); one pass after a warm-up, no model."),
     "augmentation": ("2. Augmentation cost",
                      "Training images/s (last block unfrozen) with each augmentation policy of the config vs `none`. "
                      "`pipeline_alone_images_per_s` is the augmentation pipeline without a model; `predicted_cost` "

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 
 import numpy as np
+from tensorflow.python.framework.config import (  # no public twins of disable and is_enabled
+    disable_op_determinism,
+    enable_op_determinism,
+    is_op_determinism_enabled,
+)
 
 from ..training import build_augmentation, make_dataset
 from .common import random_images, summary_row
@@ -15,6 +21,17 @@ from .common import random_images, summary_row
 STUDY_GENERATOR = {"rotation_range": 10, "width_shift_range": 0.1, "height_shift_range": 0.1,
                    "horizontal_flip": True, "fill_mode": "nearest"}
 TARGET_RATIO = 2.0
+
+
+@contextmanager
+def determinism(enabled: bool):
+    """TensorFlow's op determinism (training.deterministic) on or off inside, as it was afterwards."""
+    was = is_op_determinism_enabled()
+    enable_op_determinism() if enabled else disable_op_determinism()
+    try:
+        yield
+    finally:
+        enable_op_determinism() if was else disable_op_determinism()
 
 
 def image_data_generator_rate(images: np.ndarray, labels: np.ndarray, batch_size: int, epochs: int) -> float | None:
@@ -55,13 +72,21 @@ def compare_pipelines(config: dict, image_sizes: list[int], n_images: int, batch
     for size in image_sizes:
         images, labels = random_images(n_images, size, 9)
         study = image_data_generator_rate(images, labels, batch_size, epochs)
-        ours = tf_data_rate(images, labels, batch_size, epochs, config["augmentations"][policy])
-        rows += [{"pipeline": "ImageDataGenerator.flow (study)", "image_size": size, "batch_size": batch_size,
-                  "images": n_images, "images_per_s": study},
-                 {"pipeline": f"tf.data + Keras layers ({policy})", "image_size": size, "batch_size": batch_size,
-                  "images": n_images, "images_per_s": ours}]
+        layers = config["augmentations"][policy]
+        ours = tf_data_rate(images, labels, batch_size, epochs, layers)
+        with determinism(False):  # tf.data may then run the augmentation on several cores
+            parallel = tf_data_rate(images, labels, batch_size, epochs, layers)
+        common = {"image_size": size, "batch_size": batch_size, "images": n_images}
+        rows += [{"pipeline": "ImageDataGenerator.flow (study)", **common, "images_per_s": study},
+                 {"pipeline": f"tf.data + Keras layers ({policy}), as configured", **common, "images_per_s": ours},
+                 {"pipeline": f"tf.data + Keras layers ({policy}), without determinism", **common,
+                  "images_per_s": parallel}]
+        # Where the time goes: each layer is a pass of its own over the batch.
+        rows += [{"pipeline": f"tf.data + {next(iter(entry))} alone, as configured", **common,
+                  "images_per_s": tf_data_rate(images, labels, batch_size, epochs, [entry])} for entry in layers]
         row = summary_row(f"input pipeline, {size} px", "ImageDataGenerator.flow", "tf.data + Keras layers",
-                          study, ours, "images/s", f">= {TARGET_RATIO:g}x")
+                          study, ours, "images/s", f">= {TARGET_RATIO:g}x",
+                          note=f"without op determinism (training.deterministic: false) {parallel:.0f} images/s")
         if study is None:
             row["note"] = "ImageDataGenerator not measured: tf_keras is not installed (make bench installs it)"
         else:

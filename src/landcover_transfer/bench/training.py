@@ -9,18 +9,14 @@ from contextlib import contextmanager
 
 import keras
 import numpy as np
-from tensorflow.python.framework.config import (  # no public twins of disable and is_enabled
-    disable_op_determinism,
-    enable_op_determinism,
-    is_op_determinism_enabled,
-)
+from tensorflow.python.framework.config import is_op_determinism_enabled  # no public twin
 
 from ..adversarial_training import split_adversarial
 from ..features import build_extractor, extract
 from ..throughput import training_throughput
 from ..training import image_size_for
 from .common import summary_row
-from .pipeline import tf_data_rate
+from .pipeline import determinism, tf_data_rate
 
 AUGMENTATION_TARGET = 0.10  # the share of training throughput an augmentation policy may cost
 
@@ -33,17 +29,6 @@ def precision(mixed: bool):
         yield
     finally:
         keras.mixed_precision.set_global_policy("float32")
-
-
-@contextmanager
-def determinism(enabled: bool):
-    """TensorFlow's op determinism (training.deterministic) on or off inside, as it was afterwards."""
-    was = is_op_determinism_enabled()
-    enable_op_determinism() if enabled else disable_op_determinism()
-    try:
-        yield
-    finally:
-        enable_op_determinism() if was else disable_op_determinism()
 
 
 class Measure:
