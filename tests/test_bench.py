@@ -111,7 +111,7 @@ def test_tiny_bench_writes_every_section_with_positive_figures_and_the_docs(tmp_
     out, docs = tmp_path / "bench", tmp_path / "benchmarks.md"
     run_checked(bench_command("--out", out, "--docs", docs, "--demo", fake_demo(tmp_path / "demo"), "--sections",
                               "pipeline", "training", "switches", "augmentation", "classical", "overhead", "demo",
-                              "dag"))
+                              "dag", "--augmentations", "standard"))
     summary = pd.read_csv(out / "summary.csv", keep_default_na=False)
     assert list(summary.columns) == SUMMARY_COLUMNS
     expected = {"pipeline": ["pipeline", "image_size", "batch_size", "images", "images_per_s"],

@@ -47,6 +47,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--config", default=str(CONFIG))
     parser.add_argument("--configfile", nargs="*", default=[], help="override files, merged as Snakemake does")
     parser.add_argument("--architectures", nargs="+", help="default: the config's fine-tuning grid")
+    parser.add_argument("--augmentations", nargs="+",
+                        help="policies whose cost is measured (default: every policy of Keras layers in the config)")
     parser.add_argument("--images", type=int, help="images per training measurement")
     parser.add_argument("--pipeline-images", type=int, help="images per input-pipeline measurement")
     parser.add_argument("--image-sizes", type=int, nargs="+", help="image sides of the input-pipeline comparison")
@@ -88,7 +90,10 @@ def machine(args, runtime: dict) -> list[dict]:
              "GPU": ", ".join(gpus) or "none", "git commit": git_state(REPO)["commit"],
              **{f"{name} version": version for name, version in package_versions().items()},
              "size preset": args.size, "training images per measurement": args.images,
-             "epochs per measurement": args.epochs, "mixed precision (auto)": runtime["mixed_precision"],
+             "epochs per measurement": args.epochs, "input-pipeline images": args.pipeline_images,
+             "input-pipeline image sides": " ".join(map(str, args.image_sizes)),
+             "classical features": f"{args.feature_rows} x {args.feature_dims}",
+             "generated grid (dry run)": args.grid_variants, "mixed precision (auto)": runtime["mixed_precision"],
              "XLA (auto)": runtime["jit_compile"], "training.deterministic": runtime["deterministic"]}
     return [{"fact": fact, "value": value} for fact, value in facts.items()]
 
@@ -136,7 +141,7 @@ class Run:
     def augmentation(self):
         from .training import augmentation_costs
 
-        return augmentation_costs(self.measure, self.architectures)
+        return augmentation_costs(self.measure, self.architectures, self.args.augmentations)
 
     def classical(self):
         from .classical import classical_fits

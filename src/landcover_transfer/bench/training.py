@@ -89,14 +89,15 @@ def augmentation_policies(config: dict) -> list[str]:
             if policy and not split_adversarial(policy)[1]]
 
 
-def augmentation_costs(measure: Measure, architectures: list[str]) -> tuple[list[dict], list[dict]]:
+def augmentation_costs(measure: Measure, architectures: list[str],
+                       policies: list[str] | None = None) -> tuple[list[dict], list[dict]]:
     """Per architecture (last block unfrozen): images/s with each policy vs `none`, and where the time goes: the
     augmentation pipeline's own rate, the cost it predicts when it shares the cores, and both without op determinism
     (under it tf.data runs the augmentation serially)."""
     rows, summary = [], []
     deterministic = measure.runtime["deterministic"]
     for name in architectures:
-        for policy in ["none", *augmentation_policies(measure.config)]:
+        for policy in ["none", *(policies or augmentation_policies(measure.config))]:
             row = {"architecture": name, "augmentation": policy, **policy_cost(measure, name, policy, deterministic)}
             if deterministic:
                 with determinism(False):
