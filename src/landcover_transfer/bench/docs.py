@@ -124,6 +124,9 @@ def render(out: Path) -> str:
         f"Measured on {facts.get('CPU')} ({facts.get('CPU cores')} cores), GPU: {facts.get('GPU')}, on "
         f"{facts.get('date (UTC)')} UTC, size preset `{facts.get('size preset')}`. Ratios are candidate over baseline, "
         "so above 1 the candidate is better (for seconds: baseline over candidate).",
+        *([f"**Reduced sizes (preset `{facts.get('size preset')}`): these figures show that the benchmark runs, "
+           "not what the workflow does; `make bench` measures at the default sizes.**"]
+          if facts.get("size preset") == "tiny" else []),
         "## Machine", markdown_table(machine),
         "## Summary", summary_table(summary), targets_text(summary),
     ]
