@@ -14,6 +14,7 @@ import os
 import platform
 import time
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -94,8 +95,17 @@ def machine(args, runtime: dict) -> list[dict]:
              "input-pipeline image sides": " ".join(map(str, args.image_sizes)),
              "classical features": f"{args.feature_rows} x {args.feature_dims}",
              "generated grid (dry run)": args.grid_variants, "mixed precision (auto)": runtime["mixed_precision"],
-             "XLA (auto)": runtime["jit_compile"], "training.deterministic": runtime["deterministic"]}
+             "XLA (auto)": runtime["jit_compile"], "training.deterministic": runtime["deterministic"],
+             "tf_keras version (ImageDataGenerator)": tf_keras_version(),
+             "config": " + ".join(map(str, [args.config, *args.configfile])), "finished demo": args.demo or "none"}
     return [{"fact": fact, "value": value} for fact, value in facts.items()]
+
+
+def tf_keras_version() -> str:
+    try:
+        return metadata.version("tf_keras")
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 class Run:
