@@ -1,6 +1,6 @@
 """make bench (landcover_transfer.bench): a tiny run writes every section's CSV with positive figures and the docs;
-the docs writer renders given CSVs; a finished demo's steps are split and the slowest non-training one named;
-bench/gpu.sh runs on a CPU in its tiny mode."""
+the docs writer renders given CSVs; a finished demo's steps are split and the slowest non-training one named.
+bench/gpu.sh: test_bench_gpu.py."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def fake_demo(root: Path) -> Path:
     write("benchmarks/robustness/mobilenet_v2/last_block/none/pgd.tsv", header + "150.0\t0:02:30\t900\n")
     started = datetime(2026, 11, 30, 1, 0, 0)
     log = root / ".snakemake" / "log" / f"{started.strftime(SNAKEMAKE_LOG_NAME)}.snakemake.log"
-    write(str(log.relative_to(root)), "Building DAG of jobs...\n")
+    write(str(log.relative_to(root)), "Building DAG of jobs...\n2 of 3 steps (67%) done\n3 of 3 steps (100%) done\n")
     os.utime(log, (started.timestamp() + 600, started.timestamp() + 600))
     return root
 
@@ -58,6 +58,7 @@ def test_demo_breakdown_splits_training_jobs_and_names_the_slowest_non_training_
     assert sum(seconds.values()) == 450
     assert "slowest non-training step: attacks, 150 s in 1 jobs (33% of all job seconds)" in summary[0]["note"]
     assert summary[1]["candidate_value"] == pytest.approx(600)
+    assert "2026-11-30T010000.000000.snakemake.log, 3 of 3 steps (100%) done" in summary[1]["note"]
 
 
 def test_docs_render_the_given_csvs(tmp_path):
@@ -139,18 +140,3 @@ def test_tiny_bench_writes_every_section_with_positive_figures_and_the_docs(tmp_
     for title in ("## Machine", "## Summary", "## 1. Input pipeline", "## 2. Augmentation cost",
                   "## 6. Scale of the DAG", "**Slowest non-training step of the demo"):
         assert title in page
-
-
-@pytest.mark.slow
-def test_gpu_script_runs_on_a_cpu_in_tiny_mode_and_prints_the_projection(tmp_path):
-    out = tmp_path / "gpu"
-    done = run_checked(["bash", str(REPO / "bench" / "gpu.sh"), "--size", "tiny", "--python", sys.executable,
-                        "--out", out, "--docs", tmp_path / "benchmarks-gpu.md", "--", "--sections", "study",
-                        "--configfile", TINY, "--threads", "2"])
-    study = pd.read_csv(out / "study.csv")
-    assert list(study["variant"]) == ["mobilenet_v2/last_block/standard"]
-    assert (study["images_per_s"] > 0).all() and (study["projected_hours"] > 0).all()
-    assert "sees GPUs: none (CPU figures)" in done.stdout
-    assert "mobilenet_v2/last_block/standard: " in done.stdout
-    assert "projected full study on this machine: " in done.stdout
-    assert "## 7. Full-size variants and the projected study" in (tmp_path / "benchmarks-gpu.md").read_text()

@@ -124,14 +124,16 @@ def step_totals(jobs: list[dict]) -> pd.DataFrame:
 
 
 def end_to_end_seconds(demo: Path) -> tuple[float | None, str]:
-    """Wall time of the longest Snakemake run in the demo's .snakemake/log (its name is its start), and its log."""
+    """Wall time of the longest Snakemake run in the demo's .snakemake/log (its name is its start, its last write
+    its end), and which run that was: the log's name and how many of its steps were done."""
     runs = []
     for log in (demo / ".snakemake" / "log").glob("*.snakemake.log"):
         try:
             started = datetime.strptime(log.name.removesuffix(".snakemake.log"), SNAKEMAKE_LOG_NAME)
         except ValueError:
             continue
-        runs.append((log.stat().st_mtime - started.timestamp(), log.name))
+        done = re.findall(r"^(\d+ of \d+ steps \(\d+%\) done)", log.read_text(errors="replace"), re.M)
+        runs.append((log.stat().st_mtime - started.timestamp(), f"{log.name}, {done[-1] if done else 'no step done'}"))
     return max(runs) if runs else (None, "")
 
 
