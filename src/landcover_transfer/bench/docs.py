@@ -79,11 +79,12 @@ def markdown_table(frame: pd.DataFrame) -> str:
 def summary_table(summary: pd.DataFrame) -> str:
     """The comparisons, each note as a numbered line below the table (they are sentences, too long for a cell)."""
     table = summary.drop(columns=["section", "note"], errors="ignore").copy()
-    notes = []
+    numbers = {}  # one number per distinct note: rows saying the same thing share it
     for index, note in enumerate(summary["note"]):
         if note:
-            notes.append(f"{len(notes) + 1}. {note}")
-            table.loc[index, "comparison"] = f"{table.loc[index, 'comparison']} ({len(notes)})"
+            number = numbers.setdefault(note, len(numbers) + 1)
+            table.loc[index, "comparison"] = f"{table.loc[index, 'comparison']} ({number})"
+    notes = [f"{number}. {note}" for note, number in numbers.items()]
     return markdown_table(table) + ("\n\nNotes:\n\n" + "\n".join(notes) if notes else "")
 
 
@@ -111,6 +112,12 @@ def targets_text(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def shown(path: Path) -> str:
+    """A path as the reader of the page knows it: relative to the repository when inside it."""
+    path = path.resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def render(out: Path) -> str:
     """The whole page from the CSVs under `out`."""
     read = lambda name: pd.read_csv(out / f"{name}.csv", keep_default_na=False, na_values=[""])  # noqa: E731
@@ -120,7 +127,7 @@ def render(out: Path) -> str:
     facts = dict(zip(machine["fact"], machine["value"], strict=True))
     parts = [
         "# Benchmarks",
-        f"<!-- Written by `make bench` (landcover_transfer.bench.docs) from {out.name}/*.csv: do not edit by hand. -->",
+        f"<!-- Written by `make bench` (landcover_transfer.bench.docs) from {shown(out)}/*.csv: do not edit. -->",
         f"Measured on {facts.get('CPU')} ({facts.get('CPU cores')} cores), GPU: {facts.get('GPU')}, on "
         f"{facts.get('date (UTC)')} UTC, size preset `{facts.get('size preset')}`. Ratios are candidate over baseline, "
         "so above 1 the candidate is better (for seconds: baseline over candidate).",
