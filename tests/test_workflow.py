@@ -28,6 +28,7 @@ from landcover_transfer.data import Splits, write_dataset
 from landcover_transfer.provenance import git_state, package_versions
 from landcover_transfer.synthetic import make_synthetic
 from landcover_transfer.tables import finetune_headers, interval_headers
+from landcover_transfer.terminal import compact
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
@@ -746,6 +747,14 @@ def test_tiny_run_terminal_shows_progress_and_one_result_line_per_job(tiny_run, 
     classical = re.findall(r"^    classical (\S+): evaluation accuracy", terminal, re.M)
     assert sorted(classical) == sorted(tiny_config["classical"]["models"])
     assert re.search(r"^\d+ of \d+ steps \(100%\) done$", terminal, re.M)
+    # make demo's compact terminal: one progress line per job, with the finished job's result where it has one
+    shown = list(compact(terminal.splitlines()))
+    jobs = sum(expected_job_counts(tiny_config).values())
+    steps = [line for line in shown if re.match(r"^\[\d+/\d+\] ", line)]
+    assert len(steps) == jobs, shown
+    assert sorted(re.findall(r"^\[\d+/\d+\] finetune (\S+): evaluation accuracy", "\n".join(steps), re.M)) == sorted(
+        runs(tiny_config))
+    assert len(shown) <= 2 * jobs + 60, shown  # start and result per job, the plan and Snakemake's header
 
 
 @pytest.mark.slow
