@@ -269,3 +269,9 @@ def test_classical_models_share_one_feature_extraction_per_source():
     assert features(x_val) is features(x_val)  # the second model of a source reuses the extraction
     proba = robustness.classical_predictor(features, estimator, N_CLASSES)(x_val)
     np.testing.assert_allclose(proba, estimator.predict_proba(extract(extractor, x_val, 8, "val")), atol=1e-6)
+
+
+def test_result_id_names_a_training_by_its_variant():
+    assert robustness.result_id("results/finetune/vgg16/last_block/none/seed42/model.keras") == \
+        "finetune/vgg16/last_block/none"
+    assert robustness.result_id("results/classical/svm/proba_selection.npy") == "classical/svm"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 import warnings
 from pathlib import Path
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 ATTACKS = ("fgsm", "pgd")
 PIXEL_RANGE = (0.0, 255.0)
+SEED_FOLDER = re.compile(r"seed\d+")
 
 
 def load_model(path: str | Path) -> keras.Model:
@@ -81,6 +83,14 @@ def attack_set(dataset, splits, settings: dict) -> tuple[np.ndarray, np.ndarray,
     arrays = splits.arrays(dataset)
     index = attack_subset(arrays["y_evaluation"], settings["subset_size"], settings["seed"])
     return arrays["x_evaluation"][index].astype(np.float32), arrays["y_evaluation"][index], index
+
+
+def result_id(path: str | Path) -> str:
+    """The model id of a file in a result folder under results/: 'classical/{model}', or 'finetune/{arch}/
+    {strategy}/{aug}' for a training's file (results/finetune/.../seed{n}/; attacks and ensembles use one seed
+    per variant)."""
+    folder = Path(path).parent.relative_to("results")
+    return (folder.parent if SEED_FOLDER.fullmatch(folder.name) else folder).as_posix()
 
 
 def finetune_members(metrics_paths: Sequence[str | Path], spec) -> list[str]:
