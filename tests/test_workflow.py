@@ -530,10 +530,14 @@ def test_a_second_seed_trains_alone_and_the_tables_show_mean_and_spread(tiny_run
     config, args = config_for(TINY_CONFIG, overlay), ["--configfile", TINY_CONFIG, overlay]
     plan = run_snakemake(work, "-n", *args, timeout=300)
     assert plan.returncode == 0, out(plan)
-    # seed 42's trainings are kept; ensembles and attacks use the first seed: they do not rerun
+    # seed 42's trainings are kept; ensembles and attacks use the first seed: they do not rerun. The classical
+    # model with a random_state (xgboost) is refitted per seed; logistic regression has nothing random.
     assert sorted(planned_trainings(out(plan))) == sorted(runs(config, [7]))
-    assert set(job_counts(out(plan))) == {"finetune", "finetune_table", "leaderboard", "plots", "comparisons",
-                                          "provenance", "effective_config", "all"}, out(plan)[-3000:]
+    assert job_counts(out(plan))["train_classical"] == 1
+    assert re.search(r"^Job \d+: Classical model xgboost$", out(plan), re.M), out(plan)[-3000:]
+    assert set(job_counts(out(plan))) == {"finetune", "finetune_table", "train_classical", "classical_table",
+                                          "leaderboard", "plots", "comparisons", "provenance", "effective_config",
+                                          "all"}, out(plan)[-3000:]
 
     run = run_snakemake(work, "-j2", "--resources", "gpu=1", *args, timeout=1200)
     assert run.returncode == 0, out(run)
@@ -552,6 +556,12 @@ def test_a_second_seed_trains_alone_and_the_tables_show_mean_and_spread(tiny_run
     assert len(augmentation) and set(augmentation["Test"]) == {"paired permutation"}
     board = pd.read_csv(work / "results/tables/leaderboard.csv")
     assert (board.loc[board["Family"] == "finetune", "Seeds"] == 2).all()
+    table4 = pd.read_csv(work / "results/tables/classical.csv").set_index("Model")
+    xgboost = json.loads((work / "results/classical/xgboost/metrics.json").read_text())
+    assert sorted(xgboost["seed_accuracies"]) == ["42", "7"]
+    assert table4.loc["xgboost", "Seeds"] == 2 and pd.isna(table4.loc["logistic_regression", "Seeds"])
+    assert table4.loc["xgboost", "Accuracy over Seeds (mean)"] == pytest.approx(
+        np.mean(list(xgboost["seed_accuracies"].values())), abs=5.01e-5)
 
     shutil.rmtree(work / f"results/finetune/{runs(config, [7])[0]}")  # one seed of one variant
     again = run_snakemake(work, "-n", *args, timeout=300)
