@@ -175,6 +175,16 @@ def first_seed_folders():
     return [f"results/finetune/{run}" for run in run_ids(config, [FIRST_SEED])]
 
 
+def classical_spec(model):
+    """A classical model's config entry; with several seeds (finetune.seeds) one with a `random_state` also gets
+    `repeat_seeds`, and its job refits it with each. With one seed the entry is as configured, so a finished
+    result stays finished."""
+    spec = config["classical"]["models"][model]
+    if len(SEEDS) > 1 and "random_state" in spec.get("params", {}):
+        return {**spec, "repeat_seeds": SEEDS}
+    return spec
+
+
 def get_variant_metrics():
     """Every training's metrics.json (all variants, all seeds)."""
     return [f"results/finetune/{run}/metrics.json" for run in run_ids(config)]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from landcover_transfer.classical import build_model, fit_and_predict
+from landcover_transfer.classical import build_model, fit_and_predict, seed_accuracies
 from landcover_transfer.errors import ConfigError
 from landcover_transfer.synthetic import make_synthetic
 
@@ -117,3 +117,15 @@ def test_xgboost_logs_its_progress_with_an_eta(caplog):
     assert len(lines) == 10  # every 10% of the rounds
     assert lines[0].startswith("xgboost: 2/20 rounds, ") and lines[-1].startswith("xgboost: 20/20 rounds, ")
     assert all(re.search(r"rounds/s, ETA \d+ s$", line) for line in lines)
+
+
+def test_seed_accuracies_refit_a_model_with_randomness_once_per_seed_and_skip_one_without(data):
+    forest = {"estimator": "RandomForestClassifier", "params": {"n_estimators": 5, "max_depth": 3, "random_state": 0}}
+    arrays = (data["x_fit"], data["y_fit"], data["x_evaluation"], data["y_evaluation"])
+    accuracies = seed_accuracies(forest, [42, 7, 3], *arrays)
+    assert list(accuracies) == ["42", "7", "3"]
+    seven = {**forest, "params": {**forest["params"], "random_state": 7}}
+    by_hand = build_model(seven).fit(data["x_fit"], data["y_fit"])
+    assert accuracies["7"] == np.mean(by_hand.predict(data["x_evaluation"]) == data["y_evaluation"])
+    assert len(set(accuracies.values())) > 1  # five shallow trees: the seed matters
+    assert seed_accuracies(MODELS["logistic_regression"], [42, 7], *arrays) == {}

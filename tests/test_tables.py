@@ -348,3 +348,15 @@ def test_a_single_seed_keeps_its_row_and_wilson_interval(tmp_path):
     pd.testing.assert_frame_equal(variants.drop(columns=["seeds", "accuracy_std", "correct"]),
                                   runs.drop(columns=["seed", "correct"]))
     assert (variants["seeds"] == 1).all() and variants["accuracy_std"].isna().all()
+
+
+def test_table_4_shows_the_accuracy_over_seeds_of_models_with_randomness(tmp_path):
+    raw = collect_metrics(fake_classical(tmp_path))
+    raw["seed_accuracies"] = [{"42": 0.8, "7": 0.9}, None, {"42": 0.85, "7": 0.85}]
+    table = classical_table(raw).set_index("Model")
+    assert table.loc["xgboost", "Accuracy over Seeds (mean)"] == pytest.approx(0.85)
+    assert table.loc["xgboost", "Accuracy over Seeds (std)"] == pytest.approx(np.std([0.8, 0.9], ddof=1))
+    assert table.loc["xgboost", "Seeds"] == 2 and table.loc["svm", "Accuracy over Seeds (std)"] == 0
+    assert pd.isna(table.loc["random_forest", "Seeds"]) and pd.isna(table.loc["random_forest",
+                                                                               "Accuracy over Seeds (mean)"])
+    assert "Seeds" not in classical_table(collect_metrics(fake_classical(tmp_path / "one_seed"))).columns

@@ -530,10 +530,15 @@ def test_a_second_seed_trains_alone_and_the_tables_show_mean_and_spread(tiny_run
     config, args = config_for(TINY_CONFIG, overlay), ["--configfile", TINY_CONFIG, overlay]
     plan = run_snakemake(work, "-n", *args, timeout=300)
     assert plan.returncode == 0, out(plan)
-    # seed 42's trainings are kept; ensembles and attacks use the first seed: they do not rerun
+    # seed 42's trainings are kept; ensembles and attacks use the first seed: they do not rerun. The classical
+    # models with a random_state are refitted per seed; logistic regression has nothing random.
     assert sorted(planned_trainings(out(plan))) == sorted(runs(config, [7]))
-    assert set(job_counts(out(plan))) == {"finetune", "finetune_table", "leaderboard", "plots", "comparisons",
-                                          "provenance", "effective_config", "all"}, out(plan)[-3000:]
+    seeded = sorted(m for m, spec in config["classical"]["models"].items() if "random_state" in spec.get("params", {}))
+    assert seeded and "logistic_regression" not in seeded
+    assert sorted(re.findall(r"^Job \d+: Classical model (\S+)$", out(plan), re.M)) == seeded, out(plan)[-3000:]
+    assert set(job_counts(out(plan))) == {"finetune", "finetune_table", "train_classical", "classical_table",
+                                          "leaderboard", "plots", "comparisons", "provenance", "effective_config",
+                                          "all"}, out(plan)[-3000:]
 
     run = run_snakemake(work, "-j2", "--resources", "gpu=1", *args, timeout=1200)
     assert run.returncode == 0, out(run)
@@ -552,6 +557,13 @@ def test_a_second_seed_trains_alone_and_the_tables_show_mean_and_spread(tiny_run
     assert len(augmentation) and set(augmentation["Test"]) == {"paired permutation"}
     board = pd.read_csv(work / "results/tables/leaderboard.csv")
     assert (board.loc[board["Family"] == "finetune", "Seeds"] == 2).all()
+    table4 = pd.read_csv(work / "results/tables/classical.csv").set_index("Model")
+    assert pd.isna(table4.loc["logistic_regression", "Seeds"])
+    for model in seeded:
+        repeats = json.loads((work / f"results/classical/{model}/metrics.json").read_text())["seed_accuracies"]
+        assert sorted(repeats) == ["42", "7"] and table4.loc[model, "Seeds"] == 2, model
+        assert table4.loc[model, "Accuracy over Seeds (mean)"] == pytest.approx(np.mean(list(repeats.values())),
+                                                                               abs=5.01e-5), model
 
     shutil.rmtree(work / f"results/finetune/{runs(config, [7])[0]}")  # one seed of one variant
     again = run_snakemake(work, "-n", *args, timeout=300)

@@ -98,14 +98,29 @@ def fit_and_predict(spec: dict, x_fit: np.ndarray, y_fit: np.ndarray, x_selectio
                     x_evaluation: np.ndarray, n_classes: int, n_jobs: int | None = None,
                     name: str = "model") -> tuple[np.ndarray, np.ndarray, float]:
     """Fit on the fit split; class probabilities on the selection and evaluation splits, and the fit time."""
-    model = build_model(spec, n_jobs, name)
     started = time.time()
-    try:
-        model.fit(x_fit, y_fit)
-    except _parameter_errors(spec) as error:
-        raise ConfigError(f"classical.models.{name}.params: {str(error).splitlines()[0]}") from None
+    model = _fitted(spec, x_fit, y_fit, n_jobs, name)
     fit_time = time.time() - started
     return full_proba(model, x_selection, n_classes), full_proba(model, x_evaluation, n_classes), fit_time
+
+
+def seed_accuracies(spec: dict, seeds: list[int], x_fit: np.ndarray, y_fit: np.ndarray, x_evaluation: np.ndarray,
+                    y_evaluation: np.ndarray, n_jobs: int | None = None, name: str = "model") -> dict[str, float]:
+    """Evaluation accuracy of the model refitted with each of `seeds` as its `random_state`: the spread that the
+    seed alone causes. Empty for a model without a `random_state` in its params (nothing random to repeat)."""
+    if "random_state" not in spec.get("params", {}):
+        return {}
+    return {str(seed): float(np.mean(_fitted({**spec, "params": {**spec["params"], "random_state": seed}},
+                                             x_fit, y_fit, n_jobs, name).predict(x_evaluation) == y_evaluation))
+            for seed in seeds}
+
+
+def _fitted(spec: dict, x_fit: np.ndarray, y_fit: np.ndarray, n_jobs: int | None, name: str):
+    model = build_model(spec, n_jobs, name)
+    try:
+        return model.fit(x_fit, y_fit)
+    except _parameter_errors(spec) as error:
+        raise ConfigError(f"classical.models.{name}.params: {str(error).splitlines()[0]}") from None
 
 
 def full_proba(model, x: np.ndarray, n_classes: int, dtype=np.float32) -> np.ndarray:

@@ -181,12 +181,26 @@ def _integers(table: pd.DataFrame, columns) -> pd.DataFrame:
 def classical_table(df: pd.DataFrame, order: Sequence[str] | None = None, level: float | None = None
                     ) -> pd.DataFrame:
     """The study's Table 4: Model, Accuracy (and its interval at `level` where `df` has one), Precision, Recall,
-    F1 Score (rows in `order` if given)."""
+    F1 Score (rows in `order` if given); with several seeds, the accuracy of each model with randomness refitted
+    per seed: mean, standard deviation and number of seeds."""
     table = pd.DataFrame({"Model": _column(df, "model", "name").astype(str)})
     for key, title in METRIC_COLUMNS.items():
         table[title] = pd.to_numeric(_column(df, key), errors="coerce")
     table = _with_intervals(table, df, "Accuracy", level)
+    if "seed_accuracies" in df:
+        table = table.join(_over_seeds(df["seed_accuracies"]))
     return _sort(table, [("Model", order)]) if order is not None else table.reset_index(drop=True)
+
+
+def _over_seeds(seed_accuracies: pd.Series) -> pd.DataFrame:
+    """Mean, sample standard deviation and number of the accuracies of a classical model refitted with each seed
+    (`seed_accuracies` of its metrics.json; blank for a model without randomness)."""
+    values = seed_accuracies.map(lambda d: list(d.values()) if isinstance(d, dict) else [])
+    return pd.DataFrame({
+        "Accuracy over Seeds (mean)": values.map(lambda v: float(np.mean(v)) if v else np.nan),
+        "Accuracy over Seeds (std)": values.map(lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else np.nan),
+        "Seeds": values.map(lambda v: len(v) or np.nan),
+    }, index=seed_accuracies.index).pipe(_integers, ["Seeds"])
 
 
 def finetune_headers(protocol: str | None = None) -> dict[str, str]:
