@@ -260,7 +260,12 @@ SUBSET_KEYS = ("subset_size", "seed", "batch_size")
 def attack_settings(wildcards):
     """What one attack job reads of `robustness`: the budgets, the subset, and an attack's own settings (PGD's,
     AutoAttack's) for that attack only."""
-    keys = (*SUBSET_KEYS, "eps", "transfer_eps", *((wildcards.attack,) if wildcards.attack in ("pgd", "autoattack") else ()))
+    keys = (
+        *SUBSET_KEYS,
+        "eps",
+        "transfer_eps",
+        *((wildcards.attack,) if wildcards.attack in ("pgd", "autoattack") else ()),
+    )
     return used(ROBUSTNESS, keys)
 
 
