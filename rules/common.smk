@@ -258,13 +258,13 @@ SUBSET_KEYS = ("subset_size", "seed", "batch_size")
 
 
 def attack_settings(wildcards):
-    """What one attack job reads of `robustness`: the budgets, the subset, and an attack's own settings (PGD's,
-    AutoAttack's) for that attack only."""
+    """What one attack job reads of `robustness`: the budgets, the subset, and the attack's own settings section
+    (`pgd`, `autoattack`; FGSM has none) for that attack only."""
     keys = (
         *SUBSET_KEYS,
         "eps",
         "transfer_eps",
-        *((wildcards.attack,) if wildcards.attack in ("pgd", "autoattack") else ()),
+        *((wildcards.attack,) if wildcards.attack in ROBUSTNESS else ()),
     )
     return used(ROBUSTNESS, keys)
 

@@ -53,9 +53,15 @@ def wilson_interval(correct: np.ndarray, level: float) -> tuple[float, float]:
 def bootstrap_interval(correct: np.ndarray, level: float, resamples: int, seed: int) -> tuple[float, float]:
     """The percentile bootstrap interval (images resampled, `seed`ed) of the mean of per-image correctness, e.g. the
     fraction of a variant's seeds right on each image: the interval of its seed-averaged accuracy."""
-    values = _as_correctness(correct).astype(float)
+    return _percentile_bootstrap(_as_correctness(correct).astype(float), level, resamples, seed)
+
+
+def _percentile_bootstrap(values: np.ndarray, level: float, resamples: int, seed: int) -> tuple[float, float]:
+    """The seeded percentile bootstrap interval of the mean of per-image `values` (images resampled)."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DegenerateDataWarning)  # every image alike: the interval is that point
+        # Every image alike (e.g. two models that agree on every image): every resample gives the same mean, the
+        # interval is that point, which is the right answer; scipy warns that the distribution is degenerate.
+        warnings.simplefilter("ignore", DegenerateDataWarning)
         result = bootstrap((values,), np.mean, n_resamples=resamples, confidence_level=level, method="percentile",
                            rng=np.random.default_rng(seed), batch=_BOOTSTRAP_BATCH, vectorized=True)
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
@@ -69,15 +75,8 @@ def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, level: float
     difference a_i - b_i); `seed` makes the interval reproducible. Returns difference, low, high.
     """
     difference = _paired(correct_a, correct_b)
-    with warnings.catch_warnings():
-        # Two models that agree on every image: every resample gives the same difference, the interval is that
-        # point, which is the right answer; scipy warns that the distribution is degenerate.
-        warnings.simplefilter("ignore", DegenerateDataWarning)
-        result = bootstrap((difference,), np.mean, n_resamples=resamples, confidence_level=level,
-                           method="percentile", rng=np.random.default_rng(seed), batch=_BOOTSTRAP_BATCH,
-                           vectorized=True)
-    interval = result.confidence_interval
-    return {"difference": float(difference.mean()), "low": float(interval.low), "high": float(interval.high)}
+    low, high = _percentile_bootstrap(difference, level, resamples, seed)
+    return {"difference": float(difference.mean()), "low": low, "high": high}
 
 
 def discordant_pairs(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int, int]:
