@@ -723,7 +723,7 @@ def test_real_eurosat_sample_with_real_weights_through_the_workflow(tmp_path, ru
         "training": {"epochs": 2, "batch_size": 16},
         "ensemble": {"members": "best_per_architecture"},
     }))
-    target = "results/finetune/mobilenet_v2/last_block/none/metrics.json"
+    target = "results/finetune/mobilenet_v2/last_block/none/seed42/metrics.json"  # seed: training.seed
     result = run_snakemake(tmp_path, target, "-j2", "--configfile", TINY_CONFIG, override)
     assert result.returncode == 0, out(result)[-4000:]
     assert "eurosat_to_h5" in out(result)
