@@ -16,9 +16,12 @@ $(VENV)/.installed: requirements.txt
 
 venv: $(VENV)/.installed
 
-# The whole workflow on synthetic data (config/demo.yaml), then the HTML report.
+# The whole workflow on synthetic data (config/demo.yaml), then the HTML report. The terminal shows two lines per
+# job (its start, its result with the progress: landcover_transfer.terminal); Snakemake's full output is in
+# .snakemake/log/. pipefail: a failed run fails `make demo`.
+SHELL := /bin/bash
 demo: venv
-	$(SNAKEMAKE) $(DEMO)
+	set -o pipefail; $(SNAKEMAKE) $(DEMO) 2>&1 | PYTHONPATH=src $(BIN)/python -m landcover_transfer.terminal
 	$(BIN)/snakemake $(DEMO) --report results/report.html
 	@echo "Demo done: results/tables/leaderboard.md, results/plots/, results/report.html"
 

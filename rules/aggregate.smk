@@ -17,7 +17,7 @@ rule leaderboard:
     params:
         study_reference=config["study_reference"],
         headline_eps=config["robustness"]["headline_eps"],
-        level=config["statistics"]["confidence_level"],
+        statistics=config["statistics"],
     message:
         "Leaderboard -> {output.html}"
     script:
@@ -28,7 +28,7 @@ rule plots:
     input:
         finetune=get_variant_metrics(),
         proba=evaluation_probabilities("finetune"),
-        histories=[f"{folder}/history.csv" for folder in result_folders("finetune")],
+        histories=[f"{folder}/history.csv" for folder in first_seed_folders()],
         splits="results/data/splits.npz",
         leaderboard="results/tables/leaderboard.csv",
     output:
@@ -57,7 +57,7 @@ rule plots:
         "../envs/plotting.yaml"
     params:
         grid=GRID,
-        level=config["statistics"]["confidence_level"],
+        statistics=config["statistics"],
     message:
         "Plots -> results/plots/"
     script:
@@ -84,6 +84,7 @@ rule comparisons:
         depths=strategy_depths(),
         has_layers={aug: bool(config["augmentations"][aug]) for aug in AUGMENTATIONS},
         statistics=config["statistics"],
+        seeds=SEEDS,
     message:
         "Comparisons (paired tests) -> {output.html}"
     script:

@@ -52,7 +52,7 @@ rule train_classical:
         mem_mb=scaled("classical", "mem_mb"),
         runtime=scaled("classical", "runtime"),
     params:
-        model=lambda wc: config["classical"]["models"][wc.model],
+        model=lambda wc: classical_spec(wc.model),
     message:
         "Classical model {wildcards.model}"
     script:

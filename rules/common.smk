@@ -15,7 +15,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 from landcover_transfer.config import (
     check_inputs,
     check_references,
+    finetune_seeds,
     prestaged_weights,
+    run_ids,
     uses_stand_in_pretraining,
     validate_config,
     variant_ids,
@@ -59,6 +61,10 @@ GRID = config["finetune"]
 ARCHS = GRID["architectures"]
 STRATEGIES = GRID["strategies"]
 AUGMENTATIONS = GRID["augmentations"]
+SEEDS = finetune_seeds(config)
+# Ensembles, attacks and the transfer matrix use each variant's first seed (repeats measure the spread of the
+# fine-tuning itself; repeating every downstream analysis per seed would multiply the attacks, the costliest jobs).
+FIRST_SEED = SEEDS[0]
 CLASSICAL = list(config["classical"]["models"])
 ENSEMBLE_METHODS = config["ensemble"]["methods"]
 ROBUSTNESS = config["robustness"]
@@ -74,6 +80,7 @@ wildcard_constraints:
     arch=_alternatives(config["architectures"]),
     strategy=_alternatives(STRATEGIES),
     aug=_alternatives(AUGMENTATIONS),
+    seed=_alternatives(map(str, SEEDS)),
     model=_alternatives(CLASSICAL),
     method=_alternatives(ENSEMBLE_METHODS),
 
@@ -158,19 +165,36 @@ def get_strategy_schedules(wildcards):
     return {name: config["schedules"][name] for name in names}
 
 
-def variant_dir(arch="{arch}", strategy="{strategy}", aug="{aug}"):
-    return f"results/finetune/{arch}/{strategy}/{aug}"
+def variant_dir(arch="{arch}", strategy="{strategy}", aug="{aug}", seed="{seed}"):
+    """The result folder of one training: a variant and one of its seeds."""
+    return f"results/finetune/{arch}/{strategy}/{aug}/seed{seed}"
+
+
+def first_seed_folders():
+    """Each variant's result folder of its first seed (what ensembles and attacks use)."""
+    return [f"results/finetune/{run}" for run in run_ids(config, [FIRST_SEED])]
+
+
+def classical_spec(model):
+    """A classical model's config entry; with several seeds (finetune.seeds) one with a `random_state` also gets
+    `repeat_seeds`, and its job refits it with each. With one seed the entry is as configured, so a finished
+    result stays finished."""
+    spec = config["classical"]["models"][model]
+    if len(SEEDS) > 1 and "random_state" in spec.get("params", {}):
+        return {**spec, "repeat_seeds": SEEDS}
+    return spec
 
 
 def get_variant_metrics():
-    return [f"results/finetune/{v}/metrics.json" for v in variant_ids(config)]
+    """Every training's metrics.json (all variants, all seeds)."""
+    return [f"results/finetune/{run}/metrics.json" for run in run_ids(config)]
 
 
 def result_folders(*families):
     """The result folders of model families (classical, finetune, ensemble), in config order."""
     folders = {
         "classical": [f"results/classical/{m}" for m in CLASSICAL],
-        "finetune": [f"results/finetune/{v}" for v in variant_ids(config)],
+        "finetune": [f"results/finetune/{run}" for run in run_ids(config)],
         "ensemble": [f"results/ensemble/{m}" for m in ENSEMBLE_METHODS],
     }
     return [folder for family in families for folder in folders[family]]
@@ -192,9 +216,9 @@ def result_metrics(*families):
 
 
 def get_ensemble_inputs(wildcards):
-    """Every variant's metrics and probabilities (members are chosen by selection accuracy inside the job),
-    and those of the classical models the ensembles include."""
-    folders = [f"results/finetune/{v}" for v in variant_ids(config)]
+    """Every variant's metrics and probabilities of its first seed (members are chosen by selection accuracy inside
+    the job), and those of the classical models the ensembles include."""
+    folders = first_seed_folders()
     classical = [f"results/classical/{m}" for m in config["ensemble"]["include_classical"]]
     return {
         "metrics": [f"{folder}/metrics.json" for folder in folders],
@@ -218,13 +242,14 @@ def scaled(kind, key):
 
 
 def get_attack_inputs(wildcards):
-    """The attacked model; for the ensemble surrogate every variant (members are chosen inside the job)."""
+    """The attacked model (a variant's first seed); for the ensemble surrogate every variant's first seed (members
+    are chosen inside the job)."""
     files = {"dataset": get_dataset(wildcards), "splits": "results/data/splits.npz"}
     if wildcards.target == "ensemble":
-        files["models"] = [f"results/finetune/{v}/model.keras" for v in variant_ids(config)]
-        files["metrics"] = get_variant_metrics()
+        files["models"] = [f"{folder}/model.keras" for folder in first_seed_folders()]
+        files["metrics"] = [f"{folder}/metrics.json" for folder in first_seed_folders()]
     else:
-        files["models"] = [f"results/{wildcards.target}/model.keras"]
+        files["models"] = [f"results/{wildcards.target}/seed{FIRST_SEED}/model.keras"]
     return files
 
 
@@ -233,8 +258,14 @@ SUBSET_KEYS = ("subset_size", "seed", "batch_size")
 
 
 def attack_settings(wildcards):
-    """What one attack job reads of `robustness`: the budgets, the subset, and PGD's settings for PGD only."""
-    keys = (*SUBSET_KEYS, "eps", "transfer_eps", *(("pgd",) if wildcards.attack == "pgd" else ()))
+    """What one attack job reads of `robustness`: the budgets, the subset, and the attack's own settings section
+    (`pgd`, `autoattack`; FGSM has none) for that attack only."""
+    keys = (
+        *SUBSET_KEYS,
+        "eps",
+        "transfer_eps",
+        *((wildcards.attack,) if wildcards.attack in ROBUSTNESS else ()),
+    )
     return used(ROBUSTNESS, keys)
 
 

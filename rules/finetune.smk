@@ -19,6 +19,7 @@ rule finetune:
                 "architecture": "{arch}",
                 "strategy": "{strategy}",
                 "augmentation": "{aug}",
+                "seed": "{seed}",
                 "figure": "learning curves",
             },
         ),
@@ -31,15 +32,16 @@ rule finetune:
                 "architecture": "{arch}",
                 "strategy": "{strategy}",
                 "augmentation": "{aug}",
+                "seed": "{seed}",
                 "figure": "confusion matrix",
             },
         ),
     log:
-        main="logs/finetune/{arch}/{strategy}/{aug}.log",
+        main="logs/finetune/{arch}/{strategy}/{aug}/seed{seed}.log",
         # live training curves (tensorboard --logdir logs/tensorboard); a log, so a failed job keeps it
-        tensorboard=directory("logs/tensorboard/{arch}/{strategy}/{aug}"),
+        tensorboard=directory("logs/tensorboard/{arch}/{strategy}/{aug}/seed{seed}"),
     benchmark:
-        "benchmarks/finetune/{arch}/{strategy}/{aug}.tsv"
+        "benchmarks/finetune/{arch}/{strategy}/{aug}/seed{seed}.tsv"
     conda:
         "../envs/tensorflow.yaml"
     threads: resource("finetune", "threads")
@@ -52,14 +54,16 @@ rule finetune:
         strategy=lambda wc: config["strategies"][wc.strategy],
         augmentation=lambda wc: config["augmentations"][wc.aug],
         schedules=get_strategy_schedules,
-        training=config["training"],
+        training=lambda wc: {**config["training"], "seed": int(wc.seed)},
         head=config["head"],
         data=data_reading(),
         weights=get_weights_param,
         # resume state of a killed job; outside the declared outputs, so a rerun finds it
         workdir=f"{variant_dir()}/.resume",
+        # where a training was kept before seeds had folders: taken over when it is this very training
+        unseeded_workdir="results/finetune/{arch}/{strategy}/{aug}/.resume",
     message:
-        "Fine-tuning {wildcards.arch}/{wildcards.strategy}/{wildcards.aug}"
+        "Fine-tuning {wildcards.arch}/{wildcards.strategy}/{wildcards.aug} (seed {wildcards.seed})"
     script:
         "../scripts/finetune.py"
 
@@ -80,7 +84,7 @@ rule finetune_table:
     params:
         grid=GRID,
         protocol=config["evaluation"]["protocol"],
-        level=config["statistics"]["confidence_level"],
+        statistics=config["statistics"],
     message:
         "Table 5 -> {output.html}"
     script:

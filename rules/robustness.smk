@@ -47,9 +47,9 @@ rule transfer_matrix:
             target=ATTACK_TARGETS,
             attack=ROBUSTNESS["transfer_attack"],
         ),
-        models=expand("results/finetune/{variant}/model.keras", variant=variant_ids(config)),
-        metrics=get_variant_metrics(),
-        proba_selection=expand("results/finetune/{variant}/proba_selection.npy", variant=variant_ids(config))
+        models=[f"{folder}/model.keras" for folder in first_seed_folders()],
+        metrics=[f"{folder}/metrics.json" for folder in first_seed_folders()],
+        proba_selection=[f"{folder}/proba_selection.npy" for folder in first_seed_folders()]
         + expand("results/classical/{model}/proba_selection.npy", model=config["ensemble"]["include_classical"]),
         features="results/features/features.npz",
         weights=get_weights_input,
@@ -83,7 +83,7 @@ rule robustness_table:
     input:
         results=get_attack_results(),
         transfer="results/robustness/transfer.csv",
-        finetune=get_variant_metrics(),
+        finetune=[f"{folder}/metrics.json" for folder in first_seed_folders()],
     output:
         robustness=table_report(
             "results/tables/robustness.csv", "Robustness", "clean vs robust accuracy", "../report/robustness_table.rst"

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 from landcover_transfer.atomic_files import write_json, write_npy
 from landcover_transfer.data import Splits
 from landcover_transfer.robustness import (
@@ -10,6 +8,7 @@ from landcover_transfer.robustness import (
     load_model,
     logits_model,
     predict_labels,
+    result_id,
 )
 from landcover_transfer.robustness_report import plot_adversarial_examples
 from landcover_transfer.training import configure_runtime
@@ -25,7 +24,7 @@ def main(snakemake):
     if wildcards.target == "ensemble":
         # the differentiable surrogate of the ensembles: mean probability of the fine-tuned members
         members = finetune_members(inputs.metrics, params.members)
-        model_path = {Path(path).parent.relative_to("results").as_posix(): path for path in inputs.models}
+        model_path = {result_id(path): path for path in inputs.models}
         logits = ensemble_logits_model([load_model(model_path[name]) for name in members])
     else:
         members = [wildcards.target]

@@ -1,7 +1,7 @@
 from landcover_transfer.comparisons import CLAIMS, comparisons, comparisons_table
 from landcover_transfer.data import Splits
 from landcover_transfer.reporting import titled
-from landcover_transfer.tables import collect_results, correctness_by_folder, write_table
+from landcover_transfer.tables import average_over_seeds, collect_results, correctness_by_folder, write_table
 from landcover_transfer.workflow import data_note, run_script
 
 
@@ -11,9 +11,13 @@ def main(snakemake):
     correct = correctness_by_folder(inputs.proba, Splits.load(inputs.splits).y_evaluation)
     frames = {family: collect_results(inputs[family], correct, level) for family in ("classical", "finetune",
                                                                                       "ensemble")}
-    raw = comparisons(frames, params.grid, params.depths, params.has_layers, params.statistics)
+    frames["finetune_runs"] = frames["finetune"]
+    frames["finetune"] = average_over_seeds(frames["finetune_runs"], level, params.statistics["bootstrap_resamples"],
+                                            params.statistics["seed"])
+    raw = comparisons(frames, params.grid, params.depths, params.has_layers, params.statistics, params.seeds)
     title = titled(f"Paired comparisons on the evaluation images: {level * 100:g}% paired bootstrap intervals, "
-                   "exact McNemar tests, Holm-corrected within each group", data_note(snakemake.config))
+                   "exact McNemar tests (paired permutation tests for seed means), Holm-corrected within each group",
+                   data_note(snakemake.config))
     write_table(comparisons_table(raw, level), snakemake.output.csv, snakemake.output.md, snakemake.output.html,
                 title=title)
     claims = raw[raw["group"] == CLAIMS] if len(raw) else raw

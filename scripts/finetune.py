@@ -3,7 +3,7 @@ from landcover_transfer.atomic_files import atomic_path
 from landcover_transfer.data import Splits
 from landcover_transfer.metrics import result_line, write_evaluation
 from landcover_transfer.plots import plot_variant_curves
-from landcover_transfer.resume import claim, fingerprint
+from landcover_transfer.resume import claim, fingerprint, take_over
 from landcover_transfer.tensorboard_log import tensorboard_callbacks
 from landcover_transfer.training import (
     predict_proba,
@@ -23,6 +23,7 @@ def main(snakemake):
     record = fingerprint({**definition, "weights": params.weights, "software": training_software()},
                          files={"dataset": input.dataset, "splits": input.splits, "weights": input.get("weights"),
                                 **training_code()})
+    take_over(params.unseeded_workdir, params.workdir, record)
     with claim(params.workdir) as folder:
         folder.adopt(record)
         # the live log, rewritten from the epochs the state holds (owned with the folder)
@@ -39,7 +40,7 @@ def main(snakemake):
 def write_outputs(snakemake, dataset, arrays, model, history, facts) -> str:
     params, wildcards, output = snakemake.params, snakemake.wildcards, snakemake.output
     batch_size = params.training["batch_size"]
-    name = f"{wildcards.arch}/{wildcards.strategy}/{wildcards.aug}"
+    name = f"{wildcards.arch}/{wildcards.strategy}/{wildcards.aug}/seed{wildcards.seed}"
     save_inference_model(model, output.model)
     with atomic_path(output.history) as tmp:
         history.to_csv(tmp, index=False)
@@ -51,7 +52,7 @@ def write_outputs(snakemake, dataset, arrays, model, history, facts) -> str:
         proba_selection=predict_proba(model, arrays["x_selection"], batch_size),
         class_names=dataset.class_names,
         extra={"family": "finetune", "architecture": wildcards.arch, "strategy": wildcards.strategy,
-               "augmentation": wildcards.aug, "weights": str(params.weights), **facts},
+               "augmentation": wildcards.aug, "seed": int(wildcards.seed), "weights": str(params.weights), **facts},
         note=note,
     )
     return f"{result_line(metrics)}, best epoch {facts['best_epoch']} of {facts['epochs_run']}"

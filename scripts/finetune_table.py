@@ -1,13 +1,22 @@
 from landcover_transfer.data import Splits
 from landcover_transfer.reporting import titled
-from landcover_transfer.tables import collect_results, correctness_by_folder, finetune_table, write_table
+from landcover_transfer.tables import (
+    average_over_seeds,
+    collect_results,
+    correctness_by_folder,
+    finetune_table,
+    write_table,
+)
 from landcover_transfer.workflow import data_note, run_script
 
 
 def main(snakemake):
-    inputs, grid, level = snakemake.input, snakemake.params.grid, snakemake.params.level
+    inputs, grid, statistics = snakemake.input, snakemake.params.grid, snakemake.params.statistics
+    level = statistics["confidence_level"]
     correct = correctness_by_folder(inputs.proba, Splits.load(inputs.splits).y_evaluation)
-    table = finetune_table(collect_results(inputs.metrics, correct, level), architecture_order=grid["architectures"],
+    variants = average_over_seeds(collect_results(inputs.metrics, correct, level), level,
+                                  statistics["bootstrap_resamples"], statistics["seed"])
+    table = finetune_table(variants, architecture_order=grid["architectures"],
                            strategy_order=grid["strategies"], augmentation_order=grid["augmentations"],
                            protocol=snakemake.params.protocol, level=level)
     title = titled("Table 5: fine-tuning variants", data_note(snakemake.config))

@@ -3,14 +3,22 @@ import pandas as pd
 from landcover_transfer.data import Splits
 from landcover_transfer.reporting import titled
 from landcover_transfer.robustness_report import add_robust_accuracy
-from landcover_transfer.tables import collect_results, correctness_by_folder, leaderboard, write_table
+from landcover_transfer.tables import (
+    average_over_seeds,
+    collect_results,
+    correctness_by_folder,
+    leaderboard,
+    write_table,
+)
 from landcover_transfer.workflow import data_note, run_script
 
 
 def main(snakemake):
-    inputs, level = snakemake.input, snakemake.params.level
+    inputs, statistics = snakemake.input, snakemake.params.statistics
+    level = statistics["confidence_level"]
     correct = correctness_by_folder(inputs.proba, Splits.load(inputs.splits).y_evaluation)
     families = [collect_results(inputs[family], correct, level) for family in ("classical", "finetune", "ensemble")]
+    families[1] = average_over_seeds(families[1], level, statistics["bootstrap_resamples"], statistics["seed"])
     board = leaderboard(*families, snakemake.params.study_reference, level=level)
     board = add_robust_accuracy(board, pd.read_csv(inputs.robustness), snakemake.params.headline_eps)
     title = titled("Leaderboard: every model on the evaluation split", data_note(snakemake.config))

@@ -4,15 +4,23 @@ import pandas as pd
 
 from landcover_transfer.data import Splits
 from landcover_transfer.plots import plot_factor_effects, plot_leaderboard, plot_learning_curves, plot_variant_accuracy
-from landcover_transfer.tables import collect_results, correctness_by_folder, interval_headers
+from landcover_transfer.tables import (
+    average_over_seeds,
+    collect_results,
+    correctness_by_folder,
+    interval_headers,
+    repeated,
+)
 from landcover_transfer.workflow import data_note, phase_switches, run_script
 
 
 def main(snakemake):
     inputs, grid, output, config = snakemake.input, snakemake.params.grid, snakemake.output, snakemake.config
-    level, note = snakemake.params.level, data_note(config)
+    statistics, note = snakemake.params.statistics, data_note(config)
+    level = statistics["confidence_level"]
     splits = Splits.load(inputs.splits)
-    variants = collect_results(inputs.finetune, correctness_by_folder(inputs.proba, splits.y_evaluation), level)
+    runs = collect_results(inputs.finetune, correctness_by_folder(inputs.proba, splits.y_evaluation), level)
+    variants = average_over_seeds(runs, level, statistics["bootstrap_resamples"], statistics["seed"])
     chance = 1 / len(splits.class_names)
     orders = {"architecture": grid["architectures"], "strategy": grid["strategies"],
               "augmentation": grid["augmentations"]}
@@ -21,9 +29,9 @@ def main(snakemake):
                           chance=chance, note=note)
     plot_factor_effects(variants, output.effects, orders=orders, note=note)
     plot_leaderboard(pd.read_csv(inputs.leaderboard), output.leaderboard, chance=chance, note=note,
-                     interval=list(interval_headers(level).values()))
+                     interval=list(interval_headers(level, repeated(variants)).values()))
     Path(output.curves).mkdir(parents=True, exist_ok=True)
-    history_of = {Path(path).parent: path for path in inputs.histories}
+    history_of = {Path(path).parent: path for path in inputs.histories}  # each variant's first seed
     for arch in grid["architectures"]:
         # rows: strategies, columns: augmentations (config order)
         rows = [row for strategy in grid["strategies"] for aug in grid["augmentations"]

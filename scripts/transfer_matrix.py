@@ -14,6 +14,7 @@ from landcover_transfer.robustness import (
     fit_classical,
     keras_predictor,
     load_model,
+    result_id,
     shared_features,
     transfer_matrix,
 )
@@ -30,8 +31,7 @@ def main(snakemake):
     n_classes = len(splits.class_names)
     sources = {"clean": x, **{Path(path).parent.parent.relative_to("results/robustness").as_posix(): np.load(path)
                               for path in inputs.adversarial}}
-    predictors = {Path(path).parent.relative_to("results").as_posix(): keras_predictor(load_model(path), batch_size)
-                  for path in inputs.models}
+    predictors = {result_id(path): keras_predictor(load_model(path), batch_size) for path in inputs.models}
     extractor = build_extractor(params.extractor, x.shape[1], params.features["image_size"], params.weights)
     features = np.load(inputs.features)
     check_extractor(extractor, x, features["val"][index], batch_size)
@@ -41,7 +41,7 @@ def main(snakemake):
                        for name, estimator in estimators.items()})
     members = (finetune_members(inputs.metrics, params.ensemble["members"])
                + [f"classical/{name}" for name in params.ensemble["include_classical"]])
-    folders = {Path(path).parent.relative_to("results").as_posix(): path for path in inputs.proba_selection}
+    folders = {result_id(path): path for path in inputs.proba_selection}
     probas_selection = [np.load(folders[name]) for name in members]
     combine = ensemble_combiner(params.ensemble["methods"], members, probas_selection, splits.y_selection, y,
                                 params.ensemble)

@@ -8,12 +8,16 @@ import numpy as np
 import pytest
 
 from landcover_transfer.accuracy_stats import (
+    MCNEMAR,
+    PERMUTATION,
+    bootstrap_interval,
     compare,
     correct_answers,
     discordant_pairs,
     holm,
     mcnemar_exact,
     paired_difference,
+    permutation_p_value,
     wilson_interval,
 )
 from landcover_transfer.errors import DataError
@@ -107,3 +111,37 @@ def test_correct_answers_and_mismatched_images_are_clear_errors():
         correct_answers(proba, np.array([0, 1]))
     with pytest.raises(DataError, match="same evaluation images"):
         mcnemar_exact(np.ones(3, bool), np.ones(4, bool))
+
+
+def test_bootstrap_interval_of_a_seed_mean_covers_the_true_accuracy_at_the_nominal_rate():
+    """Per image, the fraction of 3 seeds right (each image has its own difficulty): the interval of the mean."""
+    rng = np.random.default_rng(5)
+    images, seeds, draws, covered = 300, 3, 400, 0
+    for _ in range(draws):
+        difficulty = rng.beta(9, 1, images)  # the true accuracy is its expectation, 0.9
+        fraction = (rng.random((seeds, images)) < difficulty).mean(axis=0)
+        low, high = bootstrap_interval(fraction, 0.95, 400, int(rng.integers(1 << 30)))
+        covered += low <= 0.9 <= high
+    assert covered / draws >= 0.93
+
+
+def test_permutation_test_finds_a_real_difference_and_not_an_invented_one():
+    rng = np.random.default_rng(8)
+    fractions = [(rng.random((2, 500)) < p).mean(axis=0) for p in (0.9, 0.8, 0.9)]
+    assert permutation_p_value(fractions[0], fractions[1], 2000, 0) < 0.01
+    assert permutation_p_value(fractions[0], fractions[2], 2000, 0) > 0.01
+    assert permutation_p_value(fractions[0], fractions[0], 2000, 0) == 1.0
+    assert permutation_p_value(fractions[0], fractions[1], 2000, 0) == permutation_p_value(
+        fractions[0], fractions[1], 2000, 0)  # seeded
+
+
+def test_compare_uses_mcnemar_for_single_trainings_and_permutation_for_seed_means():
+    rng = np.random.default_rng(2)
+    single_a, single_b = rng.random(200) < 0.8, rng.random(200) < 0.7
+    assert compare(single_a, single_b, 0.95, 500, 0)["test"] == MCNEMAR
+    mean_a = np.mean([single_a, rng.random(200) < 0.8], axis=0)
+    mixed = compare(mean_a, single_b, 0.95, 500, 0)
+    assert mixed["test"] == PERMUTATION and mixed["only_a"] is None
+    assert mixed["difference"] == pytest.approx(mean_a.mean() - single_b.mean())
+    with pytest.raises(DataError, match="between 0 and 1"):
+        compare(mean_a + 1, single_b, 0.95, 500, 0)

@@ -13,6 +13,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -32,13 +33,13 @@ README_COMMANDS = [
     ".venv/bin/snakemake --profile profiles/slurm",
     ".venv/bin/snakemake --configfile my.yaml -j4",
     "snakemake -j4 --configfile seed43.yaml",
+    "snakemake -j4 --configfile seeds.yaml",
     "snakemake -j4 all_data",
-    "snakemake -j4 results/finetune/vgg16/last_two_blocks/standard/metrics.json",
+    "snakemake -j4 results/finetune/vgg16/last_two_blocks/standard/seed42/metrics.json",
     "snakemake --report results/report.html",
     "snakemake -j4 results/tables/comparisons.csv",
-    "snakemake -j4 -d runs/seed43 --configfile seed43.yaml",
     "snakemake --profile profiles/slurm",
-    "snakemake --profile profiles/slurm results/finetune/<arch>/<strategy>/<aug>/metrics.json",
+    "snakemake --profile profiles/slurm results/finetune/<arch>/<strategy>/<aug>/seed<n>/metrics.json",
     "snakemake --profile profiles/slurm --unlock",
     "snakemake --list-changes code",
 ]
@@ -64,12 +65,10 @@ def out(result) -> str:
 
 @pytest.fixture
 def study_dir(tmp_path) -> Path:
-    """A working directory with a tiny data/earth_data.h5, the README's override files, and runs/seed43."""
+    """A working directory with a tiny data/earth_data.h5 and the README's override files."""
     write_dataset(tmp_path / "data" / "earth_data.h5", make_synthetic(3, 2))
-    (tmp_path / "runs" / "seed43").mkdir(parents=True)
-    (tmp_path / "runs" / "seed43" / "data").symlink_to(tmp_path / "data")
-    printf = re.search(r"^printf .*seed43\.yaml$", README, re.M)[0]
-    subprocess.run(printf, shell=True, cwd=tmp_path, check=True)
+    for printf in re.findall(r"^printf .* > \S+\.yaml$", README, re.M):
+        subprocess.run(printf, shell=True, cwd=tmp_path, check=True)
     (tmp_path / "my.yaml").write_text("training: {epochs: 8}\n")  # > progressive phase 1 (5 epochs)
     (tmp_path / "data" / "EuroSAT.zip").write_bytes(b"")  # for data.source eurosat (a dry run does not read it)
     return tmp_path
@@ -93,9 +92,13 @@ def test_readme_command_runs(command, study_dir, run_snakemake):
     if "make_splits" in out(result) and "-d" not in args:  # a plain data file is the input as written
         assert re.search(r"^Job \d+: Fit, selection and evaluation splits of data/earth_data\.h5 -> ", out(result),
                          re.M), out(result)
-    if "seed43.yaml" in command:
-        config_line = re.search(r"Config file\(s\): .*seed43\.yaml", out(result))
+    for override in re.findall(r"\S+\.yaml", command):
+        config_line = re.search(rf"Config file\(s\): .*{re.escape(override)}", out(result))
         assert config_line, out(result)
+    if command.endswith("seeds.yaml"):  # three seeds: three trainings of each variant
+        trainings = re.findall(r"^Job \d+: Fine-tuning (\S+) \(seed (\d+)\)$", out(result), re.M)
+        assert sorted({seed for _, seed in trainings}) == ["42", "43", "44"], out(result)
+        assert Counter(variant for variant, _ in trainings) == {v: 3 for v, _ in trainings}, out(result)
     assert not (study_dir / "results").exists()
 
 

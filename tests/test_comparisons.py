@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from landcover_transfer.accuracy_stats import holm, mcnemar_exact
+from landcover_transfer.accuracy_stats import MCNEMAR, PERMUTATION, holm, mcnemar_exact, permutation_p_value
 from landcover_transfer.comparisons import (
     CLAIMS,
     VERSUS_BEST,
@@ -17,7 +17,7 @@ from landcover_transfer.comparisons import (
     ensemble_claims,
     finetune_vs_classical,
 )
-from landcover_transfer.tables import write_table
+from landcover_transfer.tables import average_over_seeds, write_table
 
 GRID = {"architectures": ["vgg16", "mobilenet_v2"], "strategies": ["last_block", "last_two_blocks", "progressive"],
         "augmentations": ["none", "standard"]}
@@ -108,8 +108,36 @@ def test_comparisons_table_names_the_methods_and_marks_significance(tmp_path):
                          "accuracy_b": 0.89, "difference": 0.01, "low": -0.02, "high": 0.04, "only_a": 6, "only_b": 5,
                          "p_value": 0.5, "p_holm": 0.5}])
     table = comparisons_table(raw, 0.95)
-    assert {"95% CI Low (paired bootstrap)", "p-value (exact McNemar)", "p-value (Holm)"} <= set(table.columns)
+    assert {"95% CI Low (paired bootstrap)", "Test", "p-value", "p-value (Holm)"} <= set(table.columns)
     assert table["Significant (Holm p < 0.05)"].tolist() == ["yes", "no"]
     write_table(table, tmp_path / "c.csv", tmp_path / "c.md")
     written = pd.read_csv(tmp_path / "c.csv", dtype=str)
     assert written["p-value (Holm)"].tolist() == ["2e-05", "0.5"]  # a small p-value is not printed as 0.0000
+
+
+def test_seed_means_are_compared_by_permutation_and_ensembles_with_their_first_seed_member():
+    """Two seeds per variant: variant rows are seed means (permutation test), an ensemble is compared with the
+    training it took as member (the first seed's), and a classical pair keeps McNemar."""
+    rng = np.random.default_rng(3)
+    frames = make_frames(rng)
+    second = frames["finetune"].copy()
+    second["correct"] = [rng.random(len(c)) < 0.7 for c in second["correct"]]
+    second["accuracy"] = second["correct"].map(np.mean)
+    runs = pd.concat([frames["finetune"].assign(seed=42), second.assign(seed=7)]).sort_index(kind="stable")
+    frames = {**frames, "finetune_runs": runs, "finetune": average_over_seeds(runs, 0.95, 200, 0)}
+    frames["ensemble"].at[0, "member_selection_accuracy"] = {"finetune/vgg16/last_block/none": 0.95}
+    raw = comparisons(frames, GRID, DEPTHS, HAS_LAYERS, STATISTICS, seeds=[42, 7])
+
+    member = raw[raw["comparison"] == "ensemble vs its best member"].iloc[0]
+    assert member["b"] == "finetune/vgg16/last_block/none/seed42" and member["test"] == MCNEMAR
+    first_seed = runs[(runs.architecture == "vgg16") & (runs.strategy == "last_block") & (runs.augmentation == "none")
+                      & (runs.seed == 42)].iloc[0]["correct"]
+    assert member["p_value"] == pytest.approx(mcnemar_exact(frames["ensemble"].iloc[0]["correct"], first_seed))
+    augmentation = raw[raw["comparison"] == "augmentation standard vs none"]
+    assert len(augmentation) == 6 and set(augmentation["test"]) == {PERMUTATION}
+    assert augmentation["only_a"].isna().all()
+    row = augmentation.iloc[0]
+    a, b = (frames["finetune"].set_index(["architecture", "strategy", "augmentation"]).loc[tuple(x.split("/")[1:])]
+            for x in (row["a"], row["b"]))
+    assert row["difference"] == pytest.approx(a["correct"].mean() - b["correct"].mean())
+    assert row["p_value"] == pytest.approx(permutation_p_value(a["correct"], b["correct"], 500, 0))

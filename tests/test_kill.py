@@ -21,7 +21,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
-VARIANT = "mobilenet_v2/last_block/none"
+VARIANT = "mobilenet_v2/last_block/none/seed42"  # a training: variant and seed (training.seed)
 EPOCHS = 8
 
 

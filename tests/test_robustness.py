@@ -125,6 +125,19 @@ def test_pgd_is_at_least_as_strong_as_fgsm(trained):
     assert pgd["accuracy"][-1] < fgsm["accuracy"][0]
 
 
+def test_autoattack_is_at_least_as_strong_as_pgd_and_stays_within_eps(trained):
+    model, x, y = trained
+    logits = robustness.logits_model(model)
+    settings = {**SETTINGS, "autoattack": {"steps": 10, "restarts": 1, "square_queries": 50}}
+    pgd, _ = robustness.evaluate_attack(logits, "pgd", x, y, settings)
+    auto, adversarial = robustness.evaluate_attack(logits, "autoattack", x, y, settings)
+    assert auto["accuracy"][0] == pgd["accuracy"][0]  # eps 0: the clean accuracy
+    assert all(a <= p for a, p in zip(auto["accuracy"], pgd["accuracy"], strict=True))
+    assert auto["accuracy"][-1] < auto["accuracy"][0]
+    assert all(largest <= eps + 1e-4 for largest, eps in zip(auto["max_perturbation"], auto["eps"], strict=True))
+    assert all(images.min() >= 0 and images.max() <= 255 for images in adversarial)
+
+
 def test_attack_subset_is_stratified_seeded_and_checked():
     y = np.repeat(np.arange(4), [50, 30, 20, 100])
     subset = robustness.attack_subset(y, 40, seed=3)
@@ -269,3 +282,9 @@ def test_classical_models_share_one_feature_extraction_per_source():
     assert features(x_val) is features(x_val)  # the second model of a source reuses the extraction
     proba = robustness.classical_predictor(features, estimator, N_CLASSES)(x_val)
     np.testing.assert_allclose(proba, estimator.predict_proba(extract(extractor, x_val, 8, "val")), atol=1e-6)
+
+
+def test_result_id_names_a_training_by_its_variant():
+    assert robustness.result_id("results/finetune/vgg16/last_block/none/seed42/model.keras") == \
+        "finetune/vgg16/last_block/none"
+    assert robustness.result_id("results/classical/svm/proba_selection.npy") == "classical/svm"

@@ -149,8 +149,9 @@ def _wildcards(record) -> str | None:
     return match.group(1) if match else None
 
 
-def _variant_key(variant: str) -> str:
-    return variant.replace("/", "_")  # the plugin's --comment form of the wildcards
+def _variant_key(run: str) -> str:
+    """The plugin's --comment form of a training's wildcards (arch, strategy, aug, seed), from its folder name."""
+    return run.replace("/seed", "/").replace("/", "_")
 
 
 def _tail(text: str, n: int = 12000) -> str:
@@ -162,7 +163,7 @@ def _epochs_in_log(path: Path) -> list[tuple[int, int]]:
 
 
 # ------------------------------------------------------------------ 1. the tiny config, one variant failing
-BROKEN_V = "mobilenet_v2/last_block/standard"
+BROKEN_V = "mobilenet_v2/last_block/standard/seed42"  # a training: variant and seed (training.seed)
 
 
 @pytest.fixture(scope="module")
@@ -200,8 +201,10 @@ def tiny_slurm_runs(slurm_cluster, tmp_path_factory):
 
 
 def _variants(config) -> list[str]:
-    grid = config["finetune"]
-    return [f"{a}/{s}/{g}" for a in grid["architectures"] for s in grid["strategies"] for g in grid["augmentations"]]
+    """Every training's folder under results/finetune (variant and seed)."""
+    grid, seeds = config["finetune"], config["finetune"].get("seeds") or [config["training"]["seed"]]
+    return [f"{a}/{s}/{g}/seed{seed}" for a in grid["architectures"] for s in grid["strategies"]
+            for g in grid["augmentations"] for seed in seeds]
 
 
 def test_failed_variant_fails_alone_and_is_rerun_alone(tiny_slurm_runs):
@@ -229,8 +232,8 @@ def test_failed_variant_fails_alone_and_is_rerun_alone(tiny_slurm_runs):
                 "attack": 2 * len(runs.config["robustness"]["attacks"])}
     assert runs.plan.returncode == 0, _tail(runs.plan.stdout)
     assert parse_job_stats(runs.plan.stdout) == expected, _tail(runs.plan.stdout)
-    planned = re.findall(r"^Job \d+: Fine-tuning (\S+)$", runs.plan.stdout, re.M)  # rule finetune's message
-    assert planned == [BROKEN_V], _tail(runs.plan.stdout)
+    planned = re.findall(r"^Job \d+: Fine-tuning (\S+) \(seed (\d+)\)$", runs.plan.stdout, re.M)  # its message
+    assert [f"{variant}/seed{seed}" for variant, seed in planned] == [BROKEN_V], _tail(runs.plan.stdout)
 
     # ---- run 2: exactly that plan; the one training submitted to SLURM is the fixed variant
     assert second.returncode == 0, _tail(second.stdout)
@@ -265,7 +268,7 @@ def test_tiny_config_through_slurm_profile(tiny_slurm_runs):
     missing = [f for f in expected if not (workdir / f).is_file()]
     assert not missing, f"missing outputs: {missing}\n{_tail(runs.second.stdout)}"
     assert any((workdir / "results/plots/curves").glob("*.png"))
-    assert not list((workdir / "results/finetune").glob("*/*/*/.resume/epoch*")), "epoch state left behind"
+    assert not list((workdir / "results/finetune").glob("*/*/*/*/.resume/epoch*")), "epoch state left behind"
 
     records = runs.first_records + runs.second_records
     by_rule = runs.cluster.jobs_by_rule(records)
@@ -305,7 +308,7 @@ def test_tiny_config_through_slurm_profile(tiny_slurm_runs):
 
 
 # ------------------------------------------------------------------ 3. resume after a cancelled job
-RESUME_V = "mobilenet_v2/last_block/none"
+RESUME_V = "mobilenet_v2/last_block/none/seed42"
 EPOCHS = 6
 
 

@@ -16,6 +16,7 @@ from landcover_transfer.ensemble import run_ensemble
 from landcover_transfer.errors import DataError
 from landcover_transfer.metrics import write_evaluation
 from landcover_transfer.tables import (
+    average_over_seeds,
     classical_table,
     collect_metrics,
     collect_results,
@@ -295,3 +296,67 @@ def test_collect_results_needs_each_folder_s_probabilities(tmp_path):
     paths = fake_classical(tmp_path)
     with pytest.raises(DataError, match="no proba_evaluation.npy among the inputs for"):
         collect_results(paths, {}, 0.95)
+
+
+def seeded_runs(root, seeds, y):
+    """fake_finetune's variants trained with each of `seeds` (folders .../seed{n}/), with probabilities whose right
+    answers differ per seed."""
+    paths, rights = [], []
+    for number, seed in enumerate(seeds):
+        for k, path in enumerate(fake_finetune(root / f"s{seed}")):
+            metrics = collect_metrics([path]).iloc[0].drop("path").to_dict()
+            seeded = root / "finetune" / metrics["name"] / f"seed{seed}" / "metrics.json"
+            write_json(seeded, {**metrics, "seed": seed, "wall_time_s": 10.0 * (number + 1)})
+            paths.append(seeded)
+            rights.append(100 + 10 * k + 7 * number)
+    order = sorted(range(len(paths)), key=lambda i: (str(paths[i].parent.parent), seeds.index(
+        int(paths[i].parent.name.removeprefix("seed")))))
+    paths = [paths[i] for i in order]
+    return paths, with_probabilities(paths, [rights[i] for i in order], y)
+
+
+def test_average_over_seeds_gives_mean_spread_count_and_a_bootstrap_interval(tmp_path):
+    y = np.arange(200) % 3
+    paths, probas = seeded_runs(tmp_path, [42, 7], y)
+    runs = collect_results(paths, correctness_by_folder(probas, y), 0.95)
+    variants = average_over_seeds(runs, 0.95, 1000, 0)
+    assert len(variants) == len(ARCHS) * len(STRATEGIES) * len(AUGS) and "seed" not in variants
+    for _, row in variants.iterrows():
+        mine = runs[(runs.architecture == row.architecture) & (runs.strategy == row.strategy)
+                    & (runs.augmentation == row.augmentation)]
+        assert list(mine["seed"]) == [42, 7] and row["seeds"] == 2
+        assert row["accuracy"] == pytest.approx(mine["accuracy"].mean())
+        assert row["accuracy_std"] == pytest.approx(np.std(mine["accuracy"], ddof=1))
+        assert row["wall_time_s"] == pytest.approx(15.0)
+        assert row["path"] == mine["path"].iloc[0]  # the first seed's folder (its learning curves)
+        np.testing.assert_allclose(row["correct"], np.mean(np.stack(mine["correct"].to_list()), axis=0))
+        assert row["accuracy_low"] < row["accuracy"] < row["accuracy_high"]
+    table = finetune_table(variants, ARCHS, STRATEGIES, AUGS, level=0.95)
+    assert {"Evaluation Accuracy Std", "Seeds", "95% CI Low (Wilson; seed means: bootstrap)"} <= set(table.columns)
+    assert (table["Seeds"] == 2).all()
+    board = leaderboard(None, variants, None, level=0.95)
+    assert {"Accuracy Std", "Seeds"} <= set(board.columns)
+    assert not {"Evaluation Accuracy Std", "Seeds"} & set(finetune_table(
+        average_over_seeds(runs[runs.seed == 42], 0.95, 1000, 0), ARCHS, STRATEGIES, AUGS, level=0.95).columns)
+
+
+def test_a_single_seed_keeps_its_row_and_wilson_interval(tmp_path):
+    y = np.arange(200) % 3
+    paths, probas = seeded_runs(tmp_path, [42], y)
+    runs = collect_results(paths, correctness_by_folder(probas, y), 0.95)
+    variants = average_over_seeds(runs, 0.95, 1000, 0)
+    pd.testing.assert_frame_equal(variants.drop(columns=["seeds", "accuracy_std", "correct"]),
+                                  runs.drop(columns=["seed", "correct"]))
+    assert (variants["seeds"] == 1).all() and variants["accuracy_std"].isna().all()
+
+
+def test_table_4_shows_the_accuracy_over_seeds_of_models_with_randomness(tmp_path):
+    raw = collect_metrics(fake_classical(tmp_path))
+    raw["seed_accuracies"] = [{"42": 0.8, "7": 0.9}, None, {"42": 0.85, "7": 0.85}]
+    table = classical_table(raw).set_index("Model")
+    assert table.loc["xgboost", "Accuracy over Seeds (mean)"] == pytest.approx(0.85)
+    assert table.loc["xgboost", "Accuracy over Seeds (std)"] == pytest.approx(np.std([0.8, 0.9], ddof=1))
+    assert table.loc["xgboost", "Seeds"] == 2 and table.loc["svm", "Accuracy over Seeds (std)"] == 0
+    assert pd.isna(table.loc["random_forest", "Seeds"]) and pd.isna(table.loc["random_forest",
+                                                                               "Accuracy over Seeds (mean)"])
+    assert "Seeds" not in classical_table(collect_metrics(fake_classical(tmp_path / "one_seed"))).columns

@@ -365,6 +365,30 @@ def test_fingerprint_covers_config_entries_and_file_contents(tmp_path):
     assert resume.changed_entries(second, third) == ["training"]
 
 
+def test_take_over_moves_only_the_state_of_this_very_training(tmp_path):
+    """Results that moved into a seed's folder: the old folder's kept state is taken over when its fingerprint is
+    this training's, and left alone for another training (another seed) or when the new folder has state."""
+    record = resume.fingerprint({"training": {"seed": 42}}, files={})
+    other = resume.fingerprint({"training": {"seed": 7}}, files={})
+    old, new = tmp_path / "variant" / ".resume", tmp_path / "variant" / "seed42" / ".resume"
+    with resume.claim(old) as folder:
+        folder.adopt(record)
+    (old / "best.weights.h5").write_bytes(b"weights")
+
+    assert not resume.take_over(old, tmp_path / "variant" / "seed7" / ".resume", other)
+    assert not resume.take_over(tmp_path / "absent", new, record)
+    new.mkdir(parents=True)
+    (new / "lock").touch()  # a claim left behind by an earlier attempt: no state yet
+    assert resume.take_over(old, new, record)
+    assert not old.exists() and (new / "best.weights.h5").read_bytes() == b"weights"
+    assert read_json(new / "fingerprint.json")["sha256"] == record["sha256"]
+
+    old.mkdir()
+    (old / "fingerprint.json").write_text((new / "fingerprint.json").read_text())
+    assert not resume.take_over(old, new, record)  # the seed folder has its own state: kept
+    assert (new / "best.weights.h5").exists()
+
+
 def test_a_second_job_waits_for_the_owner_and_a_dead_owner_blocks_nobody(tmp_path, caplog):
     folder = tmp_path / ".resume"
     holder = subprocess.Popen(

@@ -28,6 +28,7 @@ from landcover_transfer.data import Splits, write_dataset
 from landcover_transfer.provenance import git_state, package_versions
 from landcover_transfer.synthetic import make_synthetic
 from landcover_transfer.tables import finetune_headers, interval_headers
+from landcover_transfer.terminal import compact
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
@@ -64,6 +65,20 @@ def variants(config) -> list[str]:
     return [f"{a}/{s}/{g}" for a in grid["architectures"] for s in grid["strategies"] for g in grid["augmentations"]]
 
 
+def seeds(config) -> list[int]:
+    return config["finetune"].get("seeds") or [config["training"]["seed"]]
+
+
+def runs(config, only_seeds=None) -> list[str]:
+    """Every training's folder under results/finetune (variant and seed)."""
+    return [f"{v}/seed{seed}" for v in variants(config) for seed in only_seeds or seeds(config)]
+
+
+def first_runs(config) -> list[str]:
+    """Each variant's first-seed training: what ensembles and attacks use."""
+    return runs(config, seeds(config)[:1])
+
+
 def expected_job_counts(config) -> dict[str, int]:
     """Jobs `snakemake -n` must plan for a config in an empty working directory, counted from the config."""
     grid = config["finetune"]
@@ -79,7 +94,7 @@ def expected_job_counts(config) -> dict[str, int]:
         "extract_features": 1,
         "train_classical": len(config["classical"]["models"]),
         "classical_table": 1,
-        "finetune": len(grid["architectures"]) * len(grid["strategies"]) * len(grid["augmentations"]),
+        "finetune": len(runs(config)),
         "finetune_table": 1,
         "ensemble": len(config["ensemble"]["methods"]),
         "ensemble_table": 1,
@@ -111,8 +126,10 @@ def job_counts(output: str) -> dict[str, int]:
 
 
 def planned_trainings(output: str) -> list[str]:
-    """The variants a run's job list fine-tunes (rule finetune's message: "Fine-tuning {arch}/{strategy}/{aug}")."""
-    return re.findall(r"^Job \d+: Fine-tuning (\S+)$", output, re.M)
+    """The trainings ("{arch}/{strategy}/{aug}/seed{n}") a run's job list plans (rule finetune's message:
+    "Fine-tuning {arch}/{strategy}/{aug} (seed {n})")."""
+    return [f"{variant}/seed{seed}"
+            for variant, seed in re.findall(r"^Job \d+: Fine-tuning (\S+) \(seed (\d+)\)$", output, re.M)]
 
 
 def make_study_file(workdir: Path) -> None:
@@ -149,12 +166,13 @@ def test_lint_is_clean(tmp_path, run_snakemake):
     ("study", [], True),
     ("demo", [DEMO], False),
     ("tiny", [TINY_CONFIG], False),
+    ("tiny, three seeds", [TINY_CONFIG, REPO / "tests" / "config" / "three_seeds.yaml"], False),
 ])
 def test_dry_run_plans_the_configured_jobs(name, overlays, needs_file, tmp_path, run_snakemake):
     config = config_for(*overlays)
     if needs_file:
         make_study_file(tmp_path)
-    args = [arg for overlay in overlays for arg in ("--configfile", overlay)]
+    args = ["--configfile", *overlays] if overlays else []  # one option: a second --configfile replaces the first
     result = run_snakemake(tmp_path, "-n", *args, timeout=300)
     assert result.returncode == 0, out(result)
     assert job_counts(out(result)) == expected_job_counts(config)
@@ -162,6 +180,9 @@ def test_dry_run_plans_the_configured_jobs(name, overlays, needs_file, tmp_path,
         assert config["weights"] == "imagenet" and "pretrain_base" not in job_counts(out(result))
     if name == "demo":
         assert job_counts(out(result))["pretrain_base"] == len(config["finetune"]["architectures"])
+    if name == "tiny, three seeds":
+        assert job_counts(out(result))["finetune"] == 3 * len(variants(config))
+        assert sorted(planned_trainings(out(result))) == sorted(runs(config))
     assert not (tmp_path / "results").exists(), "a dry run wrote results"
 
 
@@ -199,7 +220,7 @@ def tiny_config():
 
 def expected_outputs(config) -> list[str]:
     files = ["results/data/splits.npz", "results/features/features.npz"]
-    files += [f"results/finetune/{v}/{name}" for v in variants(config) for name in VARIANT_FILES]
+    files += [f"results/finetune/{r}/{name}" for r in runs(config) for name in VARIANT_FILES]
     files += [f"results/classical/{m}/{name}" for m in config["classical"]["models"] for name in CLASSICAL_FILES]
     files += [f"results/ensemble/{m}/{name}" for m in config["ensemble"]["methods"] for name in ENSEMBLE_FILES]
     files += [f"results/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md", "html")]
@@ -250,7 +271,7 @@ def test_tiny_run_every_job_has_a_log_and_nothing_is_left_to_do(tiny_run, tiny_c
 def test_tiny_run_keeps_only_the_finished_state_and_no_temporary_files(tiny_run, tiny_config):
     """Each variant's .resume keeps what rebuilds its outputs without training (state, best weights,
     fingerprint): no epoch weights with optimizer state, no temporary files anywhere."""
-    for variant in variants(tiny_config):
+    for variant in runs(tiny_config):
         folder = tiny_run / "results/finetune" / variant / ".resume"
         state = json.loads((folder / "state.json").read_text())
         assert sorted(p.name for p in folder.iterdir()) == sorted(
@@ -282,12 +303,14 @@ METRIC_COLUMNS = {"Accuracy": "accuracy", "Precision": "precision", "Recall": "r
 def test_tables_list_every_result_once_with_its_metrics(tiny_run, tiny_config):
     tables = {t: pd.read_csv(tiny_run / f"results/tables/{t}.csv") for t in TABLES}
     grid_ids, models = variants(tiny_config), list(tiny_config["classical"]["models"])
+    # tiny.yaml has one seed: a variant's row is its one training's
+    finetune_metrics = _metrics(tiny_run, "finetune", runs(tiny_config)).rename(index=lambda r: r.rsplit("/", 1)[0])
     methods = list(tiny_config["ensemble"]["methods"])
 
     finetune = tables["finetune"]
     finetune.index = finetune["Architecture"] + "/" + finetune["Strategy"] + "/" + finetune["Augmentation"]
     assert sorted(finetune.index) == sorted(grid_ids)  # each variant exactly once
-    _compare(finetune, _metrics(tiny_run, "finetune", grid_ids),
+    _compare(finetune, finetune_metrics,
              {"Evaluation Accuracy": "accuracy", "Training Accuracy": "train_accuracy",
               finetune_headers("honest")["val_accuracy"]: "val_accuracy", "Best Epoch": "best_epoch",
               "Epochs Run": "epochs_run",
@@ -306,9 +329,10 @@ def test_tables_list_every_result_once_with_its_metrics(tiny_run, tiny_config):
     expected = ([f"classical/{m}" for m in models] + [f"finetune/{v}" for v in grid_ids]
                 + [f"ensemble/{m}" for m in methods])
     assert sorted(board.index) == sorted(expected)
-    all_metrics = pd.concat([_metrics(tiny_run, family, names).rename(index=lambda i, f=family: f"{f}/{i}")
-                             for family, names in (("classical", models), ("finetune", grid_ids),
-                                                   ("ensemble", methods))])
+    all_metrics = pd.concat([metrics.rename(index=lambda i, f=family: f"{f}/{i}")
+                             for family, metrics in (("classical", _metrics(tiny_run, "classical", models)),
+                                                     ("finetune", finetune_metrics),
+                                                     ("ensemble", _metrics(tiny_run, "ensemble", methods)))])
     _compare(board, all_metrics, METRIC_COLUMNS)
     assert board["Accuracy"].is_monotonic_decreasing
     for table in TABLES:  # the Markdown twin has the same rows
@@ -320,7 +344,7 @@ def test_tables_list_every_result_once_with_its_metrics(tiny_run, tiny_config):
 def test_metrics_accuracy_matches_the_saved_probabilities(tiny_run, tiny_config):
     splits = Splits.load(tiny_run / "results/data/splits.npz")
     n_classes = len(splits.class_names)
-    folders = ([f"finetune/{v}" for v in variants(tiny_config)]
+    folders = ([f"finetune/{r}" for r in runs(tiny_config)]
                + [f"classical/{m}" for m in tiny_config["classical"]["models"]]
                + [f"ensemble/{m}" for m in tiny_config["ensemble"]["methods"]])
     for folder in folders:
@@ -341,7 +365,10 @@ def test_tiny_run_intervals_and_comparisons_follow_the_saved_probabilities(tiny_
     low, high = interval_headers(level).values()
     board = pd.read_csv(tiny_run / "results/tables/leaderboard.csv")
     for _, row in board.iterrows():
-        correct = np.load(tiny_run / f"results/{row['Family']}/{row['Model']}/proba_evaluation.npy").argmax(1) == y
+        # tiny.yaml has one seed: a variant's row is its one training's
+        folder = f"{row['Family']}/{row['Model']}" + (f"/seed{seeds(tiny_config)[0]}" if row["Family"] == "finetune"
+                                                      else "")
+        correct = np.load(tiny_run / f"results/{folder}/proba_evaluation.npy").argmax(1) == y
         assert (row[low], row[high]) == pytest.approx(wilson_interval(correct, level), abs=5.01e-5)
     table = pd.read_csv(tiny_run / "results/tables/comparisons.csv")
     versus, claims = (table[table["Group (Holm within)"] == group] for group in (VERSUS_BEST, CLAIMS))
@@ -353,16 +380,17 @@ def test_tiny_run_intervals_and_comparisons_follow_the_saved_probabilities(tiny_
     augmentation_rows = len(with_layers) * len(without) * len(grid["architectures"]) * len(grid["strategies"])
     # the tiny grid has no strategy that unfreezes two blocks in every phase: no depth claim
     assert len(claims) == augmentation_rows + len(tiny_config["ensemble"]["methods"]) + 1
-    assert (table["p-value (Holm)"] >= table["p-value (exact McNemar)"] - 1e-12).all()
+    assert (table["p-value (Holm)"] >= table["p-value"] - 1e-12).all()
+    assert set(table["Test"]) == {"exact McNemar"}  # single trainings: one right-or-wrong answer per image
     assert table["p-value (Holm)"].between(0, 1).all()
 
 
 @pytest.mark.slow
 def test_tiny_run_metrics_record_their_provenance(tiny_run, tiny_config):
-    expected_config = {f"finetune/{a}/{s}/{g}": {"strategy": tiny_config["strategies"][s],
-                                                 "augmentation": tiny_config["augmentations"][g],
-                                                 "training": tiny_config["training"], "head": tiny_config["head"]}
-                       for a, s, g in (v.split("/") for v in variants(tiny_config))}
+    expected_config = {f"finetune/{a}/{s}/{g}/{seed}": {
+        "strategy": tiny_config["strategies"][s], "augmentation": tiny_config["augmentations"][g],
+        "training": {**tiny_config["training"], "seed": int(seed.removeprefix("seed"))}, "head": tiny_config["head"]}
+        for a, s, g, seed in (r.split("/") for r in runs(tiny_config))}
     models = tiny_config["classical"]["models"]
     expected_config.update({f"classical/{m}": {"model": spec} for m, spec in models.items()})
     expected_config.update({f"ensemble/{m}": {"ensemble": tiny_config["ensemble"]}
@@ -379,7 +407,7 @@ def test_tiny_run_metrics_record_their_provenance(tiny_run, tiny_config):
 
 @pytest.mark.slow
 def test_tiny_run_tensorboard_log_has_every_epoch_of_each_variant_once(tiny_run, tiny_config):
-    for variant in variants(tiny_config):
+    for variant in runs(tiny_config):
         epochs = pd.read_csv(tiny_run / f"results/finetune/{variant}/history.csv")["epoch"].tolist()
         log_dir = tiny_run / "logs/tensorboard" / variant
         for split, tag in (("train", "epoch_loss"), ("validation", "epoch_accuracy")):
@@ -403,8 +431,8 @@ def test_robustness_results_agree_with_the_models_and_with_each_other(tiny_run, 
     board = pd.read_csv(tiny_run / "results/tables/leaderboard.csv").set_index(["Family", "Model"])
     eps = sorted(settings["eps"])
     at_transfer, at_headline = eps.index(settings["transfer_eps"]), eps.index(settings["headline_eps"])
-    for variant in variants(tiny_config):
-        proba = np.load(tiny_run / f"results/finetune/{variant}/proba_evaluation.npy")[subset]
+    for variant, first_run in zip(variants(tiny_config), first_runs(tiny_config), strict=True):
+        proba = np.load(tiny_run / f"results/finetune/{first_run}/proba_evaluation.npy")[subset]
         clean = float(np.mean(proba.argmax(axis=1) == splits.y_evaluation[subset]))
         results = {attack: json.loads((tiny_run / f"results/robustness/finetune/{variant}/{attack}/robust.json")
                                       .read_text()) for attack in settings["attacks"]}
@@ -436,7 +464,7 @@ def test_robustness_results_agree_with_the_models_and_with_each_other(tiny_run, 
 
 @pytest.mark.slow
 def test_forcerun_of_one_variant_plans_only_it_and_the_aggregation(tiny_run, tiny_config, run_snakemake):
-    target = variants(tiny_config)[0]
+    target = runs(tiny_config)[0]
     result = run_snakemake(tiny_run, "-n", "--forcerun", f"results/finetune/{target}/metrics.json",
                            "--configfile", TINY_CONFIG, timeout=300)
     assert result.returncode == 0, out(result)
@@ -457,8 +485,8 @@ def _assert_reruns_only(output: str, target: str, config) -> None:
 @pytest.mark.slow
 def test_deleted_variant_is_retrained_alone(tiny_run, tiny_config, tmp_path, run_snakemake):
     work = copy_run(tiny_run, tmp_path / "work")
-    target = variants(tiny_config)[0]
-    assert target == "mobilenet_v2/last_block/none"  # tiny.yaml's first variant
+    target = runs(tiny_config)[0]
+    assert target == "mobilenet_v2/last_block/none/seed42"  # tiny.yaml's first variant, its one seed
     metrics = work / f"results/finetune/{target}/metrics.json"
     recorded = metrics.read_bytes()
     shutil.rmtree(metrics.parent)  # the variant with its kept state: it must train again
@@ -467,7 +495,7 @@ def test_deleted_variant_is_retrained_alone(tiny_run, tiny_config, tmp_path, run
     assert plan.returncode == 0, out(plan)
     _assert_reruns_only(out(plan), target, tiny_config)
 
-    others = {v: work / f"results/finetune/{v}/model.keras" for v in variants(tiny_config) if v != target}
+    others = {v: work / f"results/finetune/{v}/model.keras" for v in runs(tiny_config) if v != target}
     before = {v: path.stat().st_mtime_ns for v, path in others.items()}
     table_before = (work / "results/tables/finetune.csv").stat().st_mtime_ns
     run = run_snakemake(work, f"results/finetune/{target}/metrics.json", "-j2", "--resources", "gpu=1",
@@ -491,6 +519,78 @@ def test_deleted_variant_is_retrained_alone(tiny_run, tiny_config, tmp_path, run
     assert set(counts) <= AGGREGATION | ROBUSTNESS_JOBS and "attack" in counts
     if metrics.read_bytes() != recorded:
         assert "finetune_table" in counts
+
+
+@pytest.mark.slow
+def test_a_second_seed_trains_alone_and_the_tables_show_mean_and_spread(tiny_run, tiny_config, tmp_path,
+                                                                           run_snakemake):
+    work = copy_run(tiny_run, tmp_path / "work")
+    overlay = tmp_path / "seeds.yaml"
+    overlay.write_text(yaml.safe_dump({"finetune": {"seeds": [42, 7]}}))
+    config, args = config_for(TINY_CONFIG, overlay), ["--configfile", TINY_CONFIG, overlay]
+    plan = run_snakemake(work, "-n", *args, timeout=300)
+    assert plan.returncode == 0, out(plan)
+    # seed 42's trainings are kept; ensembles and attacks use the first seed: they do not rerun. The classical
+    # models with a random_state are refitted per seed; logistic regression has nothing random.
+    assert sorted(planned_trainings(out(plan))) == sorted(runs(config, [7]))
+    seeded = sorted(m for m, spec in config["classical"]["models"].items() if "random_state" in spec.get("params", {}))
+    assert seeded and "logistic_regression" not in seeded
+    assert sorted(re.findall(r"^Job \d+: Classical model (\S+)$", out(plan), re.M)) == seeded, out(plan)[-3000:]
+    assert set(job_counts(out(plan))) == {"finetune", "finetune_table", "train_classical", "classical_table",
+                                          "leaderboard", "plots", "comparisons", "provenance", "effective_config",
+                                          "all"}, out(plan)[-3000:]
+
+    run = run_snakemake(work, "-j2", "--resources", "gpu=1", *args, timeout=1200)
+    assert run.returncode == 0, out(run)
+    table = pd.read_csv(work / "results/tables/finetune.csv")
+    assert len(table) == len(variants(config)) and (table["Seeds"] == 2).all()
+    for _, row in table.iterrows():
+        variant = f"{row['Architecture']}/{row['Strategy']}/{row['Augmentation']}"
+        accuracies = [json.loads((work / f"results/finetune/{variant}/seed{seed}/metrics.json").read_text())
+                      ["accuracy"] for seed in (42, 7)]
+        assert row["Evaluation Accuracy"] == pytest.approx(np.mean(accuracies), abs=5.01e-5)
+        assert row["Evaluation Accuracy Std"] == pytest.approx(np.std(accuracies, ddof=1), abs=5.01e-5)
+    low = interval_headers(config["statistics"]["confidence_level"], repeated=True)["accuracy_low"]
+    assert low in table.columns and (table[low] <= table["Evaluation Accuracy"] + 5.01e-5).all()
+    comparisons = pd.read_csv(work / "results/tables/comparisons.csv")
+    augmentation = comparisons[comparisons["Comparison"].str.startswith("augmentation")]
+    assert len(augmentation) and set(augmentation["Test"]) == {"paired permutation"}
+    board = pd.read_csv(work / "results/tables/leaderboard.csv")
+    assert (board.loc[board["Family"] == "finetune", "Seeds"] == 2).all()
+    table4 = pd.read_csv(work / "results/tables/classical.csv").set_index("Model")
+    assert pd.isna(table4.loc["logistic_regression", "Seeds"])
+    for model in seeded:
+        repeats = json.loads((work / f"results/classical/{model}/metrics.json").read_text())["seed_accuracies"]
+        assert sorted(repeats) == ["42", "7"] and table4.loc[model, "Seeds"] == 2, model
+        assert table4.loc[model, "Accuracy over Seeds (mean)"] == pytest.approx(np.mean(list(repeats.values())),
+                                                                               abs=5.01e-5), model
+
+    shutil.rmtree(work / f"results/finetune/{runs(config, [7])[0]}")  # one seed of one variant
+    again = run_snakemake(work, "-n", *args, timeout=300)
+    assert again.returncode == 0, out(again)
+    assert planned_trainings(out(again)) == [runs(config, [7])[0]]
+
+
+@pytest.mark.slow
+def test_results_from_before_seed_folders_are_taken_over_without_training(tiny_run, tiny_config, tmp_path,
+                                                                           run_snakemake):
+    """A study finished by a version that kept a variant's results in results/finetune/{arch}/{strategy}/{aug}/:
+    its job finds that very training's kept state there and rebuilds the outputs from it, identical."""
+    work = copy_run(tiny_run, tmp_path / "work")
+    target = runs(tiny_config)[0]
+    folder = work / "results/finetune" / target
+    before = {name: (folder / name).read_bytes() for name in ("metrics.json", "history.csv", "proba_evaluation.npy")}
+    shutil.move(folder / ".resume", folder.parent / ".resume")  # where the earlier version kept it
+    shutil.rmtree(folder)
+
+    run = run_snakemake(work, f"results/finetune/{target}/metrics.json", "-j1", "--resources", "gpu=1",
+                        "--configfile", TINY_CONFIG, timeout=600)
+    assert run.returncode == 0, out(run)
+    log = (work / f"logs/finetune/{target}.log").read_text()
+    assert "took over the state of this training" in log and "training already finished" in log, log[-3000:]
+    assert not re.search(r"^Epoch \d+/", log, re.M)  # no epoch trained
+    assert {name: (folder / name).read_bytes() for name in before} == before
+    assert not (folder.parent / ".resume").exists()
 
 
 CONFIG_EDITS_NO_JOB_READS = {
@@ -524,7 +624,7 @@ def test_a_changed_learning_rate_retrains_exactly_that_strategy(tiny_run, tiny_c
     overlay.write_text(yaml.safe_dump({"strategies": {"last_block": {"phases": phases}}}))
     plan = run_snakemake(tiny_run, "-n", "--configfile", TINY_CONFIG, overlay, timeout=300)
     assert plan.returncode == 0, out(plan)
-    assert sorted(planned_trainings(out(plan))) == sorted(v for v in variants(tiny_config) if "/last_block/" in v)
+    assert sorted(planned_trainings(out(plan))) == sorted(r for r in runs(tiny_config) if "/last_block/" in r)
     assert set(job_counts(out(plan))) - {"finetune"} <= AGGREGATION | ROBUSTNESS_JOBS
 
 
@@ -555,7 +655,7 @@ def test_outputs_deleted_after_a_finished_training_are_rebuilt_without_training(
     """What --rerun-incomplete does after a killed Snakemake whose job went on and finished: the outputs
     are deleted and the job rerun. It rebuilds them from the kept state, identical, without training."""
     work = copy_run(tiny_run, tmp_path / "work")
-    target = variants(tiny_config)[-1]
+    target = runs(tiny_config)[-1]
     folder = work / f"results/finetune/{target}"
     before = {name: (folder / name).read_bytes() for name in ("metrics.json", "history.csv", "proba_evaluation.npy")}
     for name in VARIANT_FILES:
@@ -623,7 +723,7 @@ def test_real_eurosat_sample_with_real_weights_through_the_workflow(tmp_path, ru
         "training": {"epochs": 2, "batch_size": 16},
         "ensemble": {"members": "best_per_architecture"},
     }))
-    target = "results/finetune/mobilenet_v2/last_block/none/metrics.json"
+    target = "results/finetune/mobilenet_v2/last_block/none/seed42/metrics.json"  # seed: training.seed
     result = run_snakemake(tmp_path, target, "-j2", "--configfile", TINY_CONFIG, override)
     assert result.returncode == 0, out(result)[-4000:]
     assert "eurosat_to_h5" in out(result)
@@ -655,10 +755,20 @@ def test_tiny_run_terminal_shows_progress_and_one_result_line_per_job(tiny_run, 
         assert noise not in terminal, noise
     trained = re.findall(r"^    finetune (\S+): evaluation accuracy \d\.\d{4}, best epoch \d+ of \d+ \[\d+ s\]$",
                          terminal, re.M)
-    assert sorted(trained) == sorted(variants(tiny_config))
+    assert sorted(trained) == sorted(runs(tiny_config))
     classical = re.findall(r"^    classical (\S+): evaluation accuracy", terminal, re.M)
     assert sorted(classical) == sorted(tiny_config["classical"]["models"])
     assert re.search(r"^\d+ of \d+ steps \(100%\) done$", terminal, re.M)
+    # make demo's compact terminal: one progress line per job, with the finished job's result where it has one
+    shown = list(compact(terminal.splitlines()))
+    jobs = sum(expected_job_counts(tiny_config).values())
+    steps = [line for line in shown if re.match(r"^\[\d+/\d+\] ", line)]
+    assert len(steps) == jobs, shown
+    assert sorted(re.findall(r"^\[\d+/\d+\] finetune (\S+): evaluation accuracy", "\n".join(steps), re.M)) == sorted(
+        runs(tiny_config))
+    # start and result per job, the plan and Snakemake's header (the tiny run has no profile: a "Reason:" line per
+    # job too, which make demo's local profile leaves out)
+    assert len([line for line in shown if not line.startswith("Reason: ")]) <= 2 * jobs + 60, shown
 
 
 @pytest.mark.slow

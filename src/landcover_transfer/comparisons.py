@@ -11,7 +11,9 @@ Two groups of paired comparisons on the same evaluation images, each Holm-correc
   test the claim did not also pick its models.
 
 Each row: both accuracies, the difference with its paired bootstrap interval, the discordant counts, the exact
-McNemar p-value and its Holm adjustment (`accuracy_stats`).
+McNemar p-value and its Holm adjustment (`accuracy_stats`). A variant trained with several seeds is its seed mean
+(per image, the fraction of seeds right), tested with the paired permutation test; an ensemble is compared with
+the training it took as member (the variant's first seed).
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ CLAIMS = "claims of the study"
 
 
 def model_results(frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.Series]:
-    """Each model's `collect_results` row by leaderboard id ("classical/svm", "finetune/a/s/g", "ensemble/m")."""
-    return {model_id: row for family, df in frames.items() if df is not None and not df.empty
-            for model_id, (_, row) in zip(row_ids(df, family), df.iterrows(), strict=True)}
+    """Each model's `collect_results` row by leaderboard id ("classical/svm", "finetune/a/s/g", "ensemble/m"); the
+    single trainings of frame "finetune_runs" as "finetune/a/s/g/seed{n}"."""
+    return {model_id: row for key, df in frames.items() if df is not None and not df.empty
+            for model_id, (_, row) in zip(row_ids(df, key.removesuffix("_runs")), df.iterrows(), strict=True)}
 
 
 def versus_best(frames: Mapping[str, pd.DataFrame], level: float) -> list[dict]:
@@ -63,14 +66,17 @@ def augmentation_claims(grid: Mapping, has_layers: Mapping[str, bool]) -> list[d
             for aug in augmented for none in plain for arch in grid["architectures"] for strategy in grid["strategies"]]
 
 
-def ensemble_claims(ensembles: pd.DataFrame | None) -> list[dict]:
-    """Each ensemble against its member with the best selection-split accuracy (as recorded by the ensemble)."""
+def ensemble_claims(ensembles: pd.DataFrame | None, member_seed: int | None = None) -> list[dict]:
+    """Each ensemble against its member with the best selection-split accuracy (as recorded by the ensemble);
+    `member_seed`: the seed of the fine-tuned members when variants have several (their id then names it)."""
     if ensembles is None or ensembles.empty:
         return []
     claims = []
     for method, scores in zip(ensembles["method"], ensembles["member_selection_accuracy"], strict=True):
         best = max(sorted(scores), key=lambda member: scores[member])  # sorted: ties go to the first id
         member = best if best.split("/")[0] in ("finetune", "classical") else f"finetune/{best}"
+        if member_seed is not None and member.startswith("finetune/"):
+            member = f"{member}/seed{member_seed}"
         claims.append({"comparison": "ensemble vs its best member", "a": f"ensemble/{method}", "b": member})
     return claims
 
@@ -104,16 +110,19 @@ def run_group(group: str, pairs: Sequence[dict], models: Mapping[str, pd.Series]
 
 
 def comparisons(frames: Mapping[str, pd.DataFrame], grid: Mapping, depths: Mapping[str, Sequence[int]],
-                has_layers: Mapping[str, bool], statistics: Mapping) -> pd.DataFrame:
+                has_layers: Mapping[str, bool], statistics: Mapping, seeds: Sequence[int] = ()) -> pd.DataFrame:
     """Both groups of comparisons as raw rows (group, comparison, a, b, `accuracy_stats.compare`'s keys, p_holm).
 
-    `frames`: `tables.collect_results` frames by family (classical, finetune, ensemble); `grid`: config finetune;
+    `frames`: `tables.collect_results` frames by family (classical, ensemble; finetune: one row per variant, from
+    `tables.average_over_seeds`) and, with several `seeds` (config), "finetune_runs": the single trainings, of
+    which the ensembles' members are the first seed's; `grid`: config finetune;
     `depths`: per strategy, the numbers of blocks its phases unfreeze; `has_layers`: per augmentation policy,
     whether it has any layer; `statistics`: config statistics.
     """
     models = model_results(frames)
+    member_seed = seeds[0] if len(seeds) > 1 else None
     claims = (depth_claims(grid, depths) + augmentation_claims(grid, has_layers)
-              + ensemble_claims(frames.get("ensemble")) + finetune_vs_classical(frames))
+              + ensemble_claims(frames.get("ensemble"), member_seed) + finetune_vs_classical(frames))
     best = versus_best(frames, statistics["confidence_level"])
     rows = run_group(VERSUS_BEST, best, models, statistics) + run_group(CLAIMS, claims, models, statistics)
     return pd.DataFrame(rows)
@@ -126,7 +135,7 @@ def comparisons_table(raw: pd.DataFrame, level: float) -> pd.DataFrame:
         "group": "Group (Holm within)", "comparison": "Comparison", "a": "Model A", "b": "Model B",
         "accuracy_a": "Accuracy A", "accuracy_b": "Accuracy B", "difference": "Difference (A - B)",
         "low": f"{percent} CI Low (paired bootstrap)", "high": f"{percent} CI High (paired bootstrap)",
-        "only_a": "Only A Right", "only_b": "Only B Right", "p_value": "p-value (exact McNemar)",
+        "only_a": "Only A Right", "only_b": "Only B Right", "test": "Test", "p_value": "p-value",
         "p_holm": "p-value (Holm)",
     }
     table = raw.reindex(columns=list(titles)).rename(columns=titles)

@@ -84,6 +84,17 @@ def variant_ids(config: dict) -> list[str]:
     return [f"{a}/{s}/{g}" for a in grid["architectures"] for s in grid["strategies"] for g in grid["augmentations"]]
 
 
+def finetune_seeds(config: dict) -> list[int]:
+    """The seeds each variant is trained with: `finetune.seeds`, else the one `training.seed`."""
+    return list(config["finetune"].get("seeds") or [config["training"]["seed"]])
+
+
+def run_ids(config: dict, seeds: list[int] | None = None) -> list[str]:
+    """Every training of the grid as 'architecture/strategy/augmentation/seed{n}' (all seeds, or `seeds`): one job
+    and result folder each, so that repeats run in parallel and one repeat reruns alone."""
+    return [f"{variant}/seed{seed}" for variant in variant_ids(config) for seed in seeds or finetune_seeds(config)]
+
+
 def weights_for(config: dict, arch: str) -> str | None:
     """The configured initial weights of an architecture: its own `weights` entry, else the global one."""
     return config["architectures"][arch].get("weights", config["weights"])

@@ -136,6 +136,24 @@ class ResumeFolder:
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
+def take_over(source: str | os.PathLike, target: str | os.PathLike, record: dict) -> bool:
+    """Move the resume folder `source` to `target` when `source` holds this very training (fingerprint `record`)
+    and `target` holds none: a finished or half-done training whose results moved (into a seed's folder, when
+    seeds got folders) continues from its state instead of training again. Returns whether it moved."""
+    source, target = Path(source), Path(target)
+    if not (source / FINGERPRINT).is_file() or read_json(source / FINGERPRINT).get("sha256") != record["sha256"]:
+        return False
+    if target.exists() and any(entry.name != LOCK for entry in target.iterdir()):
+        return False
+    with claim(source):
+        if target.exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+    log.info("took over the state of this training from %s", source)
+    return True
+
+
 @contextlib.contextmanager
 def claim(path: str | os.PathLike, poll_seconds: float = 30.0) -> Iterator[ResumeFolder]:
     """Own the resume folder `path` for the block, waiting while another live job owns it."""

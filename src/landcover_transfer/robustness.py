@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 import warnings
 from pathlib import Path
@@ -25,8 +26,10 @@ from .errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-ATTACKS = ("fgsm", "pgd")
+ATTACKS = ("fgsm", "pgd")  # also the attacks of adversarial training
+EVALUATION_ATTACKS = (*ATTACKS, "autoattack")
 PIXEL_RANGE = (0.0, 255.0)
+SEED_FOLDER = re.compile(r"seed\d+")
 
 
 def load_model(path: str | Path) -> keras.Model:
@@ -83,6 +86,14 @@ def attack_set(dataset, splits, settings: dict) -> tuple[np.ndarray, np.ndarray,
     return arrays["x_evaluation"][index].astype(np.float32), arrays["y_evaluation"][index], index
 
 
+def result_id(path: str | Path) -> str:
+    """The model id of a file in a result folder under results/: 'classical/{model}', or 'finetune/{arch}/
+    {strategy}/{aug}' for a training's file (results/finetune/.../seed{n}/; attacks and ensembles use one seed
+    per variant)."""
+    folder = Path(path).parent.relative_to("results")
+    return (folder.parent if SEED_FOLDER.fullmatch(folder.name) else folder).as_posix()
+
+
 def finetune_members(metrics_paths: Sequence[str | Path], spec) -> list[str]:
     """The fine-tuned ensemble members ('finetune/arch/strategy/aug'), chosen as rule `ensemble` does."""
     from .ensemble import load_candidates, select_members
@@ -112,6 +123,8 @@ def make_attack(name: str, classifier, eps: float, settings: dict):
     from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent
 
     batch_size = settings["batch_size"]
+    if name == "autoattack":
+        return AutoAttack(classifier, eps, settings["autoattack"], batch_size)
     if name == "fgsm":
         return FastGradientMethod(classifier, norm=np.inf, eps=eps, eps_step=eps, batch_size=batch_size)
     if name == "pgd":
@@ -120,7 +133,43 @@ def make_attack(name: str, classifier, eps: float, settings: dict):
             classifier, norm=np.inf, eps=eps, eps_step=eps * pgd["relative_step_size"], max_iter=pgd["steps"],
             num_random_init=int(pgd["random_start"]), batch_size=batch_size, verbose=False,
         )
-    raise ConfigError(f"unknown attack '{name}': choose one of {', '.join(ATTACKS)}")
+    raise ConfigError(f"unknown attack '{name}': choose one of {', '.join(EVALUATION_ATTACKS)}")
+
+
+class AutoAttack:
+    """AutoAttack's untargeted L-infinity ensemble (Croce and Hein 2020) from ART's attacks: APGD with the
+    cross-entropy loss, APGD with the difference-of-logits-ratio loss (scale-invariant: not fooled by large logits),
+    then Square, which uses no gradient at all (not fooled by a masked one). Each image keeps the first
+    adversarial version that the model gets wrong; the next attack only tries the images still right.
+
+    Composed here rather than through ART's `AutoAttack` class, which needs the `multiprocess` package (for an
+    option this workflow does not use) and adds DeepFool, an attack without an eps bound. Steps, restarts and
+    Square's queries are config: the paper's 100 steps, 5 restarts and 5,000 queries cost hours per model on a CPU.
+    """
+
+    def __init__(self, classifier, eps: float, settings: dict, batch_size: int):
+        from art.attacks.evasion import AutoProjectedGradientDescent, SquareAttack
+
+        self.classifier = classifier
+        self.attacks = [AutoProjectedGradientDescent(
+            classifier, norm=np.inf, eps=eps, eps_step=2 * eps, max_iter=settings["steps"], targeted=False,
+            nb_random_init=settings["restarts"], batch_size=batch_size, loss_type=loss, verbose=False)
+            for loss in ("cross_entropy", "difference_logits_ratio")]
+        self.attacks.append(SquareAttack(classifier, norm=np.inf, eps=eps, max_iter=settings["square_queries"],
+                                         nb_restarts=1, batch_size=batch_size, verbose=False))
+
+    def generate(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        adversarial = x.copy()
+        still_right = self.classifier.predict(x).argmax(axis=1) == y
+        for attack in self.attacks:
+            if not still_right.any():
+                break
+            index = np.flatnonzero(still_right)
+            candidates = attack.generate(x=x[index], y=y[index])
+            fooled = self.classifier.predict(candidates).argmax(axis=1) != y[index]
+            adversarial[index[fooled]] = candidates[fooled]
+            still_right[index[fooled]] = False
+        return adversarial
 
 
 def perturb(name: str, classifier, x: np.ndarray, y: np.ndarray, eps: float, settings: dict) -> np.ndarray:

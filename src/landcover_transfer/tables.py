@@ -5,7 +5,8 @@ the `*_table` functions turn such a frame into a presentation table with the stu
 `write_table` writes a table as CSV and Markdown. Accuracies stay fractions (0..1) throughout, so
 `study_reference` numbers must be fractions too. `collect_results` adds each model's per-image correctness
 (from its saved evaluation probabilities) and the Wilson interval of its accuracy; every table then shows the
-interval beside the accuracy.
+interval beside the accuracy. `average_over_seeds` turns the trainings of a variant (one per seed) into one row:
+mean, standard deviation and number of seeds, and the bootstrap interval of the seed mean.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .accuracy_stats import correct_answers, wilson_interval
+from .accuracy_stats import bootstrap_interval, correct_answers, wilson_interval
 from .atomic_files import atomic_path, read_json
 from .errors import DataError
 from .reporting import html_page
@@ -39,11 +40,16 @@ FINETUNE_COLUMNS = {
     "final_train_accuracy": "Final Training Accuracy",
     "final_val_accuracy": "Final Validation Accuracy",
     "accuracy": "Evaluation Accuracy",
+    "accuracy_std": "Evaluation Accuracy Std",
+    "seeds": "Seeds",
     "epochs_run": "Epochs Run",
     "wall_time_s": "Wall Time (s)",
     "trainable_params": "Trainable Params",
 }
-_INTEGER_COLUMNS = ("Best Epoch", "Epochs Run", "Trainable Params")
+_INTEGER_COLUMNS = ("Best Epoch", "Epochs Run", "Trainable Params", "Seeds")
+VARIANT_KEYS = ["architecture", "strategy", "augmentation"]
+# the columns of repeats, shown only when some variant has more than one seed
+_REPEAT_KEYS = ("accuracy_std", "seeds")
 # Under the honest protocol the study's "validation" accuracies are measured on the selection split.
 _SELECTION_HEADERS = {"Validation Accuracy": "Validation Accuracy (selection split)",
                       "Final Validation Accuracy": "Final Validation Accuracy (selection split)"}
@@ -65,10 +71,16 @@ def collect_metrics(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def interval_headers(level: float) -> dict[str, str]:
-    """Table headers of the interval bounds at confidence `level`, naming the method."""
-    percent = f"{level * 100:g}%"
-    return {"accuracy_low": f"{percent} CI Low (Wilson)", "accuracy_high": f"{percent} CI High (Wilson)"}
+def interval_headers(level: float, repeated: bool = False) -> dict[str, str]:
+    """Table headers of the interval bounds at confidence `level`, naming the method (`repeated`: some rows are
+    seed means, whose interval is the bootstrap's)."""
+    percent, method = f"{level * 100:g}%", "Wilson; seed means: bootstrap" if repeated else "Wilson"
+    return {"accuracy_low": f"{percent} CI Low ({method})", "accuracy_high": f"{percent} CI High ({method})"}
+
+
+def repeated(df: pd.DataFrame | None) -> bool:
+    """Whether some row of an `average_over_seeds` frame is the mean of several seeds."""
+    return df is not None and "seeds" in df and bool((pd.to_numeric(df["seeds"]) > 1).any())
 
 
 def correctness_by_folder(proba_paths: Sequence[str | os.PathLike], y_true: np.ndarray) -> dict[str, np.ndarray]:
@@ -99,15 +111,39 @@ def collect_results(metrics_paths: Sequence[str | os.PathLike], correct: Mapping
     return df
 
 
-def _with_intervals(table: pd.DataFrame, df: pd.DataFrame, after: str, level: float | None) -> pd.DataFrame:
+def average_over_seeds(runs: pd.DataFrame, level: float, resamples: int, seed: int) -> pd.DataFrame:
+    """One row per fine-tuning variant from the `collect_results` frame of its trainings (one per seed, the first
+    seed first).
+
+    Numeric metrics are the mean over seeds; `accuracy_std` is their sample standard deviation (NaN for one seed),
+    `seeds` their number, `correct` the fraction of seeds right on each image, `path` the first seed's metrics.json.
+    The interval of a mean of several seeds is the percentile bootstrap over evaluation images (`seed`ed): it covers
+    the choice of images, the standard deviation shows the spread over seeds. A single seed keeps its Wilson interval.
+    """
+    rows = []
+    for _, group in runs.groupby(VARIANT_KEYS, sort=False):
+        row = group.iloc[0].drop(labels="seed", errors="ignore").copy()
+        row["seeds"], row["accuracy_std"] = len(group), group["accuracy"].std(ddof=1) if len(group) > 1 else np.nan
+        if len(group) > 1:
+            for column in group.drop(columns=["seed", *INTERVAL_KEYS], errors="ignore").select_dtypes("number"):
+                row[column] = group[column].mean()
+            row["correct"] = np.mean(np.stack(group["correct"].to_list()).astype(float), axis=0)
+            row["accuracy_low"], row["accuracy_high"] = bootstrap_interval(row["correct"], level, resamples, seed)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*runs.columns.drop("seed", errors="ignore"), *_REPEAT_KEYS]
+                        ).reset_index(drop=True)
+
+
+def _with_intervals(table: pd.DataFrame, df: pd.DataFrame, after: str, level: float | None,
+                    seed_means: bool = False) -> pd.DataFrame:
     """`table` with the interval bounds of `df` (a `collect_results` frame) right after column `after`;
-    unchanged when `df` has none."""
+    unchanged when `df` has none. `seed_means`: the table has seed means (names both methods)."""
     if INTERVAL_KEYS[0] not in df:
         return table
     if level is None:
         raise ValueError("a table with accuracy intervals needs their confidence level")
     position = table.columns.get_loc(after) + 1
-    for offset, (key, title) in enumerate(interval_headers(level).items()):
+    for offset, (key, title) in enumerate(interval_headers(level, seed_means).items()):
         table.insert(position + offset, title, pd.to_numeric(df[key], errors="coerce").to_numpy())
     return table
 
@@ -145,12 +181,26 @@ def _integers(table: pd.DataFrame, columns) -> pd.DataFrame:
 def classical_table(df: pd.DataFrame, order: Sequence[str] | None = None, level: float | None = None
                     ) -> pd.DataFrame:
     """The study's Table 4: Model, Accuracy (and its interval at `level` where `df` has one), Precision, Recall,
-    F1 Score (rows in `order` if given)."""
+    F1 Score (rows in `order` if given); with several seeds, the accuracy of each model with randomness refitted
+    per seed: mean, standard deviation and number of seeds."""
     table = pd.DataFrame({"Model": _column(df, "model", "name").astype(str)})
     for key, title in METRIC_COLUMNS.items():
         table[title] = pd.to_numeric(_column(df, key), errors="coerce")
     table = _with_intervals(table, df, "Accuracy", level)
+    if "seed_accuracies" in df:
+        table = table.join(_over_seeds(df["seed_accuracies"]))
     return _sort(table, [("Model", order)]) if order is not None else table.reset_index(drop=True)
+
+
+def _over_seeds(seed_accuracies: pd.Series) -> pd.DataFrame:
+    """Mean, sample standard deviation and number of the accuracies of a classical model refitted with each seed
+    (`seed_accuracies` of its metrics.json; blank for a model without randomness)."""
+    values = seed_accuracies.map(lambda d: list(d.values()) if isinstance(d, dict) else [])
+    return pd.DataFrame({
+        "Accuracy over Seeds (mean)": values.map(lambda v: float(np.mean(v)) if v else np.nan),
+        "Accuracy over Seeds (std)": values.map(lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else np.nan),
+        "Seeds": values.map(lambda v: len(v) or np.nan),
+    }, index=seed_accuracies.index).pipe(_integers, ["Seeds"])
 
 
 def finetune_headers(protocol: str | None = None) -> dict[str, str]:
@@ -166,16 +216,19 @@ def finetune_table(df: pd.DataFrame, architecture_order: Sequence[str] | None = 
                    augmentation_order: Sequence[str] | None = None, protocol: str | None = None,
                    level: float | None = None) -> pd.DataFrame:
     """The study's Table 5, one row per variant, plus evaluation accuracy (and its interval at `level` where `df`
-    has one), epochs, time and size.
+    has one), epochs, time and size; `df` from `average_over_seeds` with several seeds: means, and the accuracy's
+    standard deviation and number of seeds.
 
     Rows are sorted by architecture, strategy, augmentation, each in the given config order (levels
     not listed come after, alphabetically). Missing metrics show as blank. Headers: `finetune_headers`.
     """
     table = pd.DataFrame(index=df.index)
-    for key, title in finetune_headers(protocol).items():
+    headers = {key: title for key, title in finetune_headers(protocol).items()
+               if key not in _REPEAT_KEYS or repeated(df)}
+    for key, title in headers.items():
         col = _column(df, key)
-        table[title] = col.astype(str) if key in ("architecture", "strategy", "augmentation") else col
-    table = _with_intervals(_integers(table, _INTEGER_COLUMNS), df, "Evaluation Accuracy", level)
+        table[title] = col.astype(str) if key in VARIANT_KEYS else col
+    table = _with_intervals(_integers(table, _INTEGER_COLUMNS), df, "Evaluation Accuracy", level, repeated(df))
     return _sort(table, [("Architecture", architecture_order), ("Strategy", strategy_order),
                          ("Augmentation", augmentation_order)])
 
@@ -211,12 +264,15 @@ def ensemble_table(df: pd.DataFrame, method_order: Sequence[str] | None = None, 
 
 
 def row_ids(df: pd.DataFrame, family: str) -> pd.Series:
-    """Leaderboard ids: "classical/{model}", "finetune/{arch}/{strategy}/{aug}", "ensemble/{method}"."""
+    """Leaderboard ids: "classical/{model}", "finetune/{arch}/{strategy}/{aug}", "ensemble/{method}"; a frame of
+    single trainings (with a `seed` column) "finetune/{arch}/{strategy}/{aug}/seed{n}"."""
     if df is None or df.empty:
         return pd.Series([], dtype=str)
     if family == "finetune":
-        parts = [_column(df, k).astype(str) for k in ("architecture", "strategy", "augmentation")]
+        parts = [_column(df, k).astype(str) for k in VARIANT_KEYS]
         model = parts[0] + "/" + parts[1] + "/" + parts[2]
+        if "seed" in df:
+            model = model + "/seed" + df["seed"].astype(int).astype(str)
     elif family == "classical":
         model = _column(df, "model", "name").astype(str)
     elif family == "ensemble":
@@ -235,9 +291,11 @@ def leaderboard(classical_df: pd.DataFrame | None, finetune_df: pd.DataFrame | N
     (1 = best; equal accuracies share the better rank), Family, Model (id without the family), Accuracy (and its
     interval at `level` where the frames have one), Precision, Recall, F1 Score, Study Accuracy
     (`study_reference[row id]`, NaN where the study has no such row). Ties in accuracy are listed by family, then
-    model. Reference ids matching no row are logged.
+    model. Reference ids matching no row are logged. With several seeds per variant (`average_over_seeds`), a
+    fine-tuned row is the seed mean, followed by Accuracy Std and Seeds.
     """
     study_reference = dict(study_reference or {})
+    seed_means = repeated(finetune_df)
     parts = []
     for family, df in (("classical", classical_df), ("finetune", finetune_df), ("ensemble", ensemble_df)):
         if df is None or df.empty:
@@ -247,7 +305,10 @@ def leaderboard(classical_df: pd.DataFrame | None, finetune_df: pd.DataFrame | N
                              "Model": ids.str.slice(len(family) + 1).values})
         for key, title in METRIC_COLUMNS.items():
             part[title] = pd.to_numeric(_column(df, key), errors="coerce").values
-        parts.append(_with_intervals(part, df, "Accuracy", level))
+        if seed_means:
+            part["Accuracy Std"] = pd.to_numeric(_column(df, "accuracy_std"), errors="coerce").values
+            part["Seeds"] = pd.to_numeric(_column(df, "seeds"), errors="coerce").fillna(1).astype(int).values
+        parts.append(_with_intervals(part, df, "Accuracy", level, seed_means))
     if not parts:
         return pd.DataFrame(columns=LEADERBOARD_COLUMNS)
     board = pd.concat(parts, ignore_index=True)

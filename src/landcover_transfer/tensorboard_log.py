@@ -1,4 +1,4 @@
-"""A TensorBoard log per fine-tuning variant (`logs/tensorboard/<arch>/<strategy>/<aug>/`), to follow a long
+"""A TensorBoard log per fine-tuning variant (`logs/tensorboard/<arch>/<strategy>/<aug>/seed<n>/`), to follow a long
 training live: `tensorboard --logdir logs/tensorboard`.
 
 The log always agrees with the variant's resume state, whatever kills the job. Keras's TensorBoard callback

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classical import build_model, fit_stopping_on_selection, full_proba, stops_early
+from ..classical import fit_model, full_proba, stops_early
 from ..data import Splits
 from .common import summary_row
 
@@ -44,13 +44,8 @@ def candidate_models(config: dict, max_bin: int, early_stopping_rounds: int) -> 
 
 def fit_one(spec: dict, splits: dict, threads: int | None) -> dict:
     """Fit time, boosting rounds kept (XGBoost), selection and evaluation accuracy of one model."""
-    model = build_model(spec, threads)
     started = time.perf_counter()
-    if stops_early(spec):
-        fit_stopping_on_selection(model, splits["x_fit"], splits["y_fit"], splits["x_selection"],
-                                  splits["y_selection"])
-    else:
-        model.fit(splits["x_fit"], splits["y_fit"])
+    model = fit_model(spec, splits["x_fit"], splits["y_fit"], (splits["x_selection"], splits["y_selection"]), threads)
     fit_s = time.perf_counter() - started
     estimator = model.steps[-1][1]
     rounds = (getattr(estimator, "best_iteration", None) if stops_early(spec) else None)
