@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SNAKEMAKE := $(BIN)/snakemake --profile profiles/local --cores 2
 DEMO := --configfile config/demo.yaml
 
-.PHONY: venv demo lint test benchmark clean-demo screenshots
+.PHONY: venv demo lint test bench benchmark clean-demo screenshots
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed, found " + sys.version'
@@ -41,9 +41,25 @@ clean-demo:
 	       results/ensemble results/tables results/plots results/config results/report.html \
 	       results/screenshots logs benchmarks
 
-# Throughput figures on this machine (training images/s per architecture, feature extraction).
-benchmark: venv
-	PYTHONPATH=src $(BIN)/python -m landcover_transfer.throughput
+# The comparisons of docs/benchmarks.md on this machine, in one run: results/bench/*.csv, the summary printed, then
+# docs/benchmarks.md written from the CSVs (sizes and sections: BENCH_ARGS, e.g. BENCH_ARGS="--size tiny" or
+# "--demo /path/to/finished/demo"; all options: PYTHONPATH=src .venv/bin/python -m landcover_transfer.bench -h).
+# tf_keras (the study's ImageDataGenerator) goes into $(BENCH_PACKAGES) only, with --no-deps: see
+# requirements-bench.txt. bench/gpu.sh runs this target with its own Python (BENCH_PYTHON, BENCH_VENV=).
+BENCH_PYTHON ?= $(BIN)/python
+BENCH_VENV ?= venv
+BENCH_PACKAGES ?= .bench-packages
+BENCH_ARGS ?=
+
+$(BENCH_PACKAGES)/.installed: requirements-bench.txt | $(BENCH_VENV)
+	$(BENCH_PYTHON) -m pip install --quiet --no-deps --upgrade --target $(BENCH_PACKAGES) -r requirements-bench.txt
+	touch $@
+
+bench: $(BENCH_VENV) $(BENCH_PACKAGES)/.installed
+	PYTHONPATH=src:$(BENCH_PACKAGES) $(BENCH_PYTHON) -m landcover_transfer.bench $(BENCH_ARGS)
+
+# The old name of `make bench` (training images/s alone: python -m landcover_transfer.throughput).
+benchmark: bench
 
 # What a reader of results/report.html sees: its first page and every table, as PNGs (headless Chromium).
 screenshots: venv

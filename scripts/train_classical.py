@@ -16,11 +16,11 @@ def main(snakemake):
     selection_pool = features["train"] if splits.selection_split == "train" else features["val"]
     n_classes = len(splits.class_names)
     x_fit, y_fit = features["train"][splits.fit_index], features["y_train"][splits.fit_index]
+    selection = (selection_pool[splits.selection_index], splits.y_selection)
     proba_selection, proba_evaluation, fit_time = fit_and_predict(
-        spec, x_fit, y_fit, selection_pool[splits.selection_index], features["val"], n_classes,
-        n_jobs=snakemake.threads, name=model,
+        spec, x_fit, y_fit, selection, features["val"], n_classes, n_jobs=snakemake.threads, name=model,
     )
-    repeats = seed_accuracies(spec, repeat_seeds, x_fit, y_fit, features["val"], splits.y_evaluation,
+    repeats = seed_accuracies(spec, repeat_seeds, x_fit, y_fit, selection, features["val"], splits.y_evaluation,
                               n_jobs=snakemake.threads, name=model)
     metrics = write_evaluation(
         snakemake.output, name=model, y_true=splits.y_evaluation,

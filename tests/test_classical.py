@@ -43,7 +43,8 @@ def data():
 def test_study_model_beats_chance_with_valid_probabilities(name, data):
     n_classes = data["n_classes"]
     proba_selection, proba_evaluation, fit_time = fit_and_predict(
-        MODELS[name], data["x_fit"], data["y_fit"], data["x_selection"], data["x_evaluation"], n_classes,
+        MODELS[name], data["x_fit"], data["y_fit"], (data["x_selection"], data["y_selection"]), data["x_evaluation"],
+        n_classes,
         n_jobs=1)  # one thread: all cores made XGBoost 15x slower on a busy 2-core machine
     for proba, x in ((proba_selection, data["x_selection"]), (proba_evaluation, data["x_evaluation"])):
         assert proba.shape == (len(x), n_classes)
@@ -62,8 +63,8 @@ def test_probabilities_have_a_column_for_a_class_missing_from_the_fit_data(data)
     absent = data["n_classes"] - 1
     keep = data["y_fit"] != absent
     spec = MODELS["logistic_regression"]
-    _, proba, _ = fit_and_predict(spec, data["x_fit"][keep], data["y_fit"][keep], data["x_selection"],
-                                  data["x_evaluation"], data["n_classes"])
+    _, proba, _ = fit_and_predict(spec, data["x_fit"][keep], data["y_fit"][keep],
+                                  (data["x_selection"], data["y_selection"]), data["x_evaluation"], data["n_classes"])
     assert proba.shape == (len(data["x_evaluation"]), data["n_classes"])
     assert np.all(proba[:, absent] == 0)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
@@ -104,10 +105,12 @@ def test_out_of_range_params_are_one_line_naming_the_config_entry_before_fitting
 def test_xgboost_params_are_checked_when_fitting_starts(data):
     spec = {"estimator": "XGBClassifier", "params": {"max_depth": -1, "n_estimators": 2}}
     with pytest.raises(ConfigError) as error:
-        fit_and_predict(spec, data["x_fit"], data["y_fit"], data["x_selection"], data["x_evaluation"],
-                        data["n_classes"], name="xgboost")
+        fit_and_predict(spec, data["x_fit"], data["y_fit"], (data["x_selection"], data["y_selection"]),
+                        data["x_evaluation"], data["n_classes"], name="xgboost")
     assert str(error.value) == ("classical.models.xgboost.params: "
                                 "value -1 for Parameter max_depth should be greater equal to 0")
+
+
 def test_xgboost_logs_its_progress_with_an_eta(caplog):
     rng = np.random.default_rng(0)
     x, y = rng.random((60, 4)), rng.integers(0, 3, 60)
@@ -119,9 +122,33 @@ def test_xgboost_logs_its_progress_with_an_eta(caplog):
     assert all(re.search(r"rounds/s, ETA \d+ s$", line) for line in lines)
 
 
+def test_xgboost_early_stopping_stops_on_the_selection_split_and_predicts_with_the_best_round(data):
+    from landcover_transfer.classical import fit_stopping_on_selection
+
+    spec = {"estimator": "XGBClassifier", "scale": True,  # the scaler must see the selection images too
+            "params": {"n_estimators": 400, "learning_rate": 0.5, "max_depth": 3, "early_stopping_rounds": 5,
+                       "max_bin": 64, "n_jobs": 1, "random_state": 0}}
+    model = build_model(spec)
+    fit_stopping_on_selection(model, data["x_fit"], data["y_fit"], data["x_selection"], data["y_selection"])
+    booster = model.steps[-1][1]
+    assert booster.best_iteration < 399, "400 rounds at rate 0.5 on 360 images should stop early"
+    assert len(booster.evals_result()["validation_0"]["mlogloss"]) == booster.best_iteration + 6
+    _, proba, _ = fit_and_predict(spec, data["x_fit"], data["y_fit"], (data["x_selection"], data["y_selection"]),
+                                  data["x_evaluation"], data["n_classes"])
+    assert float(np.mean(proba.argmax(axis=1) == data["y_evaluation"])) > 2 / data["n_classes"]
+
+
+def test_early_stopping_without_selection_labels_is_a_config_error(data):
+    spec = {"estimator": "XGBClassifier", "params": {"n_estimators": 5, "early_stopping_rounds": 2}}
+    with pytest.raises(ConfigError, match="early_stopping_rounds"):
+        fit_and_predict(spec, data["x_fit"], data["y_fit"], (data["x_selection"], None), data["x_evaluation"],
+                        data["n_classes"])
+
+
 def test_seed_accuracies_refit_a_model_with_randomness_once_per_seed_and_skip_one_without(data):
     forest = {"estimator": "RandomForestClassifier", "params": {"n_estimators": 5, "max_depth": 3, "random_state": 0}}
-    arrays = (data["x_fit"], data["y_fit"], data["x_evaluation"], data["y_evaluation"])
+    arrays = (data["x_fit"], data["y_fit"], (data["x_selection"], data["y_selection"]), data["x_evaluation"],
+              data["y_evaluation"])
     accuracies = seed_accuracies(forest, [42, 7, 3], *arrays)
     assert list(accuracies) == ["42", "7", "3"]
     seven = {**forest, "params": {**forest["params"], "random_state": 7}}

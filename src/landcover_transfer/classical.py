@@ -94,33 +94,65 @@ def _parameter_errors(spec: dict) -> tuple[type[Exception], ...]:
     return ()
 
 
-def fit_and_predict(spec: dict, x_fit: np.ndarray, y_fit: np.ndarray, x_selection: np.ndarray,
+def fit_and_predict(spec: dict, x_fit: np.ndarray, y_fit: np.ndarray, selection: tuple[np.ndarray, np.ndarray | None],
                     x_evaluation: np.ndarray, n_classes: int, n_jobs: int | None = None,
                     name: str = "model") -> tuple[np.ndarray, np.ndarray, float]:
-    """Fit on the fit split; class probabilities on the selection and evaluation splits, and the fit time."""
+    """Fit on the fit split; class probabilities on the selection and evaluation splits, and the fit time.
+
+    `selection` is the selection split's features and labels; an estimator with `early_stopping_rounds` (XGBoost)
+    stops on it, which needs the labels.
+    """
     started = time.time()
-    model = _fitted(spec, x_fit, y_fit, n_jobs, name)
+    model = fit_model(spec, x_fit, y_fit, selection, n_jobs, name)
     fit_time = time.time() - started
-    return full_proba(model, x_selection, n_classes), full_proba(model, x_evaluation, n_classes), fit_time
+    return full_proba(model, selection[0], n_classes), full_proba(model, x_evaluation, n_classes), fit_time
 
 
-def seed_accuracies(spec: dict, seeds: list[int], x_fit: np.ndarray, y_fit: np.ndarray, x_evaluation: np.ndarray,
+def seed_accuracies(spec: dict, seeds: list[int], x_fit: np.ndarray, y_fit: np.ndarray,
+                    selection: tuple[np.ndarray, np.ndarray | None], x_evaluation: np.ndarray,
                     y_evaluation: np.ndarray, n_jobs: int | None = None, name: str = "model") -> dict[str, float]:
     """Evaluation accuracy of the model refitted with each of `seeds` as its `random_state`: the spread that the
     seed alone causes. Empty for a model without a `random_state` in its params (nothing random to repeat)."""
     if "random_state" not in spec.get("params", {}):
         return {}
-    return {str(seed): float(np.mean(_fitted({**spec, "params": {**spec["params"], "random_state": seed}},
-                                             x_fit, y_fit, n_jobs, name).predict(x_evaluation) == y_evaluation))
+    return {str(seed): float(np.mean(fit_model({**spec, "params": {**spec["params"], "random_state": seed}},
+                                             x_fit, y_fit, selection, n_jobs, name).predict(x_evaluation)
+                                     == y_evaluation))
             for seed in seeds}
 
 
-def _fitted(spec: dict, x_fit: np.ndarray, y_fit: np.ndarray, n_jobs: int | None, name: str):
+def fit_model(spec: dict, x_fit: np.ndarray, y_fit: np.ndarray, selection: tuple[np.ndarray, np.ndarray | None],
+              n_jobs: int | None = None, name: str = "model"):
+    """The model of `spec` fitted on the fit split (stopping early on `selection` where its params say so)."""
     model = build_model(spec, n_jobs, name)
     try:
-        return model.fit(x_fit, y_fit)
+        if stops_early(spec):
+            fit_stopping_on_selection(model, x_fit, y_fit, *selection, name)
+        else:
+            model.fit(x_fit, y_fit)
     except _parameter_errors(spec) as error:
         raise ConfigError(f"classical.models.{name}.params: {str(error).splitlines()[0]}") from None
+    return model
+
+
+def stops_early(spec: dict) -> bool:
+    return bool(spec.get("params", {}).get("early_stopping_rounds"))
+
+
+def fit_stopping_on_selection(model, x_fit, y_fit, x_selection, y_selection, name: str = "model") -> None:
+    """Fit a Pipeline whose estimator stops early on the selection split (never the evaluation split).
+
+    The estimator sees the selection images through the same fitted steps (e.g. the scaler) as its fit images,
+    so the Pipeline's steps are fitted one by one here rather than by `Pipeline.fit`.
+    """
+    if y_selection is None:
+        raise ConfigError(f"classical.models.{name}.params: early_stopping_rounds needs the selection split's labels")
+    x_fit_steps, x_selection_steps = x_fit, x_selection
+    for _, step in model.steps[:-1]:
+        x_fit_steps = step.fit_transform(x_fit_steps, y_fit)
+        x_selection_steps = step.transform(x_selection_steps)
+    # XGBoost then predicts with the best round (best_iteration), not the last.
+    model.steps[-1][1].fit(x_fit_steps, y_fit, eval_set=[(x_selection_steps, y_selection)], verbose=False)
 
 
 def full_proba(model, x: np.ndarray, n_classes: int, dtype=np.float32) -> np.ndarray:

@@ -21,7 +21,7 @@ import yaml  # noqa: E402
 
 from .features import build_extractor, extract  # noqa: E402
 from .models import build_finetune_model, set_trainable_blocks  # noqa: E402
-from .training import configure_runtime, make_dataset  # noqa: E402
+from .training import build_augmentation, configure_runtime, make_dataset  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
 
@@ -38,15 +38,20 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 def training_throughput(arch: dict, head: dict, n_blocks: int, images: np.ndarray, labels: np.ndarray,
-                        image_size: int, batch_size: int, epochs: int, jit_compile: bool) -> float:
+                        image_size: int, batch_size: int, epochs: int, jit_compile: bool,
+                        augmentation: list[dict] = ()) -> float:
+    """Training images/s with the last `n_blocks` blocks unfrozen and the augmentation layers `augmentation`
+    in the input pipeline (as a fine-tuning job has them)."""
     n_classes = int(labels.max()) + 1
+    keras.backend.clear_session()  # one model at a time in memory, however many are measured
     model, base = build_finetune_model(arch, head, n_classes, images.shape[1], image_size, None)
     set_trainable_blocks(base, arch["blocks"], n_blocks)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   jit_compile=jit_compile)
     timer = EpochTimer()
-    model.fit(make_dataset(images, labels, batch_size, shuffle=True, seed=0), epochs=epochs,
-              callbacks=[timer], verbose=0)
+    pipeline = make_dataset(images, labels, batch_size, shuffle=True, seed=0,
+                            augmentation=build_augmentation(list(augmentation), seed=0))
+    model.fit(pipeline, epochs=epochs, callbacks=[timer], verbose=0)
     steady = timer.durations[1:] or timer.durations
     return len(images) / float(np.median(steady))
 
