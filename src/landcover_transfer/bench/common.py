@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import time
@@ -15,21 +14,13 @@ REPO = Path(__file__).resolve().parents[3]
 CONFIG = REPO / "config" / "config.yaml"
 
 
-def deep_merge(base: dict, override: dict) -> dict:
-    """`override` merged key by key into a copy of `base`, as Snakemake merges --configfile files."""
-    merged = copy.deepcopy(base)
-    for key, value in (override or {}).items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
 def load_config(config: str | os.PathLike = CONFIG, overrides: list[str | os.PathLike] = ()) -> dict:
+    """`config` with each override file merged in, by Snakemake's own merge of --configfile files."""
+    from snakemake.utils import update_config
+
     merged = yaml.safe_load(Path(config).read_text())
     for path in overrides:
-        merged = deep_merge(merged, yaml.safe_load(Path(path).read_text()))
+        update_config(merged, yaml.safe_load(Path(path).read_text()) or {})
     return merged
 
 
