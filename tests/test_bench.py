@@ -76,7 +76,10 @@ def test_docs_render_the_given_csvs(tmp_path):
     pd.DataFrame({"demo": ["/d", "/d"], "step": ["fine-tuning: training epochs", "attacks"], "training": [True, False],
                   "jobs": [18, 38], "seconds": [1200.0, 1444.0], "share": [0.4, 0.5]}).to_csv(tmp_path / "demo.csv",
                                                                                         index=False)
-    page = render(tmp_path)
+    findings = tmp_path / "findings.md"
+    findings.write_text("## What a person concluded\n\nThe pipeline is fast enough.\n")
+    page = render(tmp_path, findings)
+    assert "What a person concluded" not in page  # a tiny run: the findings are not about it
     assert "Measured on Test CPU (2 cores), GPU: none" in page
     assert "| input pipeline, 64 px " in page and "| 2,500 " in page and "| 2.50 " in page
     assert "Targets met: 1 of 2." in page
@@ -84,6 +87,11 @@ def test_docs_render_the_given_csvs(tmp_path):
     assert "1. the augmentation alone runs at 300" in page
     assert "**Slowest non-training step of the demo (/d):** attacks, 1,444 s in 38 jobs, 50% of all its jobs' " in page
     assert "## 1. Input pipeline" not in page  # no pipeline.csv given
+    machine = pd.read_csv(tmp_path / "machine.csv")
+    machine.loc[machine["fact"] == "size preset", "value"] = "default"
+    machine.to_csv(tmp_path / "machine.csv", index=False)
+    assert render(tmp_path, findings).endswith("## What a person concluded\n\nThe pipeline is fast enough.\n")
+    assert "What a person concluded" not in render(tmp_path, tmp_path / "absent.md")
 
 
 def test_generated_grid_has_the_asked_variants_and_a_valid_ensemble():

@@ -1,4 +1,5 @@
-"""docs/benchmarks.md from the CSVs of a bench run (never by hand):
+"""docs/benchmarks.md from the CSVs of a bench run (never by hand), followed by bench/findings.md: what a person
+concluded from that run (targets missed and why, decisions), kept apart so that the figures are never edited:
 
     python -m landcover_transfer.bench.docs [results/bench] [docs/benchmarks.md]
 """
@@ -12,6 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from .common import REPO
+
+FINDINGS = REPO / "bench" / "findings.md"
 
 SECTION_TEXT = {
     "pipeline": ("1. Input pipeline with the study's augmentation",
@@ -118,8 +121,9 @@ def shown(path: Path) -> str:
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
-def render(out: Path) -> str:
-    """The whole page from the CSVs under `out`."""
+def render(out: Path, findings: Path | None = FINDINGS) -> str:
+    """The whole page from the CSVs under `out`, then `findings` (a person's conclusions on a run of the default
+    sizes) when that file exists and the run is of the default sizes."""
     read = lambda name: pd.read_csv(out / f"{name}.csv", keep_default_na=False, na_values=[""])  # noqa: E731
     machine = read("machine")
     summary = read("summary")
@@ -146,6 +150,8 @@ def render(out: Path) -> str:
             parts.append(slowest_job_stage(frame))
         if section == "demo":
             parts.append(slowest_demo_step(frame))
+    if findings is not None and findings.is_file() and facts.get("size preset") == "default":
+        parts.append(findings.read_text().strip())
     return "\n\n".join(parts) + "\n"
 
 
