@@ -4,7 +4,7 @@ import numpy as np
 
 from landcover_transfer.atomic_files import atomic_path
 from landcover_transfer.data import Splits
-from landcover_transfer.features import build_extractor
+from landcover_transfer.features import configured_extractor
 from landcover_transfer.robustness import (
     attack_set,
     check_extractor,
@@ -32,7 +32,7 @@ def main(snakemake):
     sources = {"clean": x, **{Path(path).parent.parent.relative_to("results/robustness").as_posix(): np.load(path)
                               for path in inputs.adversarial}}
     predictors = {result_id(path): keras_predictor(load_model(path), batch_size) for path in inputs.models}
-    extractor = build_extractor(params.extractor, x.shape[1], params.features["image_size"], params.weights)
+    extractor = configured_extractor(params.extractor, x.shape[1], params.features, params.weights)
     features = np.load(inputs.features)
     check_extractor(extractor, x, features["val"][index], batch_size)
     estimators = fit_classical(params.classical, features, splits.fit_index, snakemake.threads)

@@ -82,3 +82,16 @@ def test_extract_dataset_features_covers_train_and_val():
     assert extracted["train"].shape == (5, 2048) and extracted["val"].shape == (3, 2048)
     assert extracted["train"].dtype == extracted["val"].dtype == np.float32
     assert np.all(np.isfinite(extracted["train"])) and np.all(extracted["train"] >= 0)  # after ReLU/max-pool
+
+
+def test_average_pooling_gives_one_feature_per_channel_at_any_resolution():
+    """`features.pooling: avg`: VGG16's 512 channels whatever the image size; the configured extractor follows it."""
+    for size in (32, 64):
+        pooled = features.configured_extractor(ARCH, 32, {**FEATURES, "image_size": size, "pooling": "avg"}, None)
+        assert pooled.output_shape == (None, 512)
+    images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    pooled = features.build_extractor(ARCH, 32, 32, None, "avg")
+    flat = features.build_extractor(ARCH, 32, 32, None)  # same seed, same weights: only the pooling differs
+    assert flat.output_shape == (None, 512)  # 1x1x512 at 32 px
+    np.testing.assert_allclose(pooled.predict(images, verbose=0), flat.predict(images, verbose=0), rtol=1e-5)
+    assert features.configured_extractor(ARCH, 64, FEATURES, None).output_shape == (None, 2048)  # absent: flatten

@@ -135,7 +135,7 @@ def test_study_schedule_holds_then_decays():
     schedule = SCHEDULES["study"]
     assert schedule == {"type": "hold_then_decay", "hold_epochs": 3, "factor": 0.4}  # the study's
     lr = CONFIG["strategies"]["last_block"]["phases"][0]["learning_rate"]
-    rates = [training.learning_rate_at(epoch, lr, schedule) for epoch in range(6)]
+    rates = [training.learning_rate_at(epoch, lr, schedule, 6) for epoch in range(6)]
     np.testing.assert_allclose(rates, [lr, lr, lr, 0.4 * lr, 0.16 * lr, 0.064 * lr], rtol=1e-12)
 
 
@@ -144,18 +144,57 @@ def test_step_and_constant_schedules():
     lr = CONFIG["strategies"]["progressive"]["phases"][1]["learning_rate"]
     every, factor = step["every"], step["factor"]
     assert every == 5
-    rates = [training.learning_rate_at(epoch, lr, step) for epoch in range(3 * every + 1)]
+    rates = [training.learning_rate_at(epoch, lr, step, 3 * every + 1) for epoch in range(3 * every + 1)]
     expected = [lr] * every + [lr * factor] * every + [lr * factor**2] * every + [lr * factor**3]
     np.testing.assert_allclose(rates, expected, rtol=1e-12)
-    assert all(training.learning_rate_at(e, 0.01, SCHEDULES["constant"]) == 0.01 for e in range(30))
-    with pytest.raises(ConfigError, match="cosine"):
-        training.learning_rate_at(0, 0.01, {"type": "cosine"})
+    assert all(training.learning_rate_at(e, 0.01, SCHEDULES["constant"], 30) == 0.01 for e in range(30))
+    with pytest.raises(ConfigError, match="linear"):
+        training.learning_rate_at(0, 0.01, {"type": "linear"}, 10)
+
+
+def test_cosine_schedule_warms_up_linearly_then_decays_to_alpha_at_the_phase_end():
+    """Warm-up from warmup_from x the rate to the rate, then half a cosine over the rest of the phase."""
+    lr, epochs = 3e-4, 10
+    schedule = {"type": "cosine", "warmup_epochs": 2, "warmup_from": 0.1, "alpha": 0.0}
+    rates = [training.learning_rate_at(epoch, lr, schedule, epochs) for epoch in range(epochs)]
+    decay = epochs - 2
+    expected = [0.1 * lr, 0.55 * lr] + [lr * 0.5 * (1 + np.cos(np.pi * k / decay)) for k in range(decay)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-5)
+    no_warmup = [training.learning_rate_at(epoch, lr, {"type": "cosine", "alpha": 0.1}, 4) for epoch in range(5)]
+    np.testing.assert_allclose(no_warmup, [lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * k / 4))) for k in range(5)],
+                               rtol=1e-5)
+
+
+def test_optimizer_and_label_smoothing_come_from_the_phase():
+    phase = {"blocks": 1, "learning_rate": 3e-4, "schedule": "cosine"}
+    adam = training.build_optimizer(phase)
+    assert type(adam) is keras.optimizers.Adam and np.isclose(float(adam.learning_rate), 3e-4)
+    adamw = training.build_optimizer({**phase, "optimizer": {"AdamW": {"weight_decay": 0.05}}})
+    assert type(adamw) is keras.optimizers.AdamW and adamw.weight_decay == 0.05
+    assert training.build_loss(phase) == "sparse_categorical_crossentropy"
+    loss = training.build_loss({**phase, "label_smoothing": 0.1})
+    proba = np.array([[0.7, 0.2, 0.1]], dtype="float32")
+    smoothed_target = np.array([[0.9 + 0.1 / 3, 0.1 / 3, 0.1 / 3]])
+    np.testing.assert_allclose(float(keras.ops.mean(loss(np.array([0]), proba))),
+                               -(smoothed_target * np.log(proba)).sum(), rtol=1e-5)
+
+
+def test_bad_optimizers_are_named_before_training():
+    strategies = {"s": {"phases": [{"blocks": 1, "learning_rate": 1e-4, "schedule": "constant",
+                                    "optimizer": {"Adamw": {}}},
+                                   {"blocks": 1, "learning_rate": 1e-4, "schedule": "constant",
+                                    "optimizer": {"AdamW": {"weight_decai": 0.1}}}]}}
+    problems = training.probe_phases(strategies)
+    assert len(problems) == 2
+    assert problems[0].startswith("strategies.s phase 1: optimizer 'Adamw' is not a keras.optimizers class")
+    assert problems[1].startswith("strategies.s phase 2: optimizer AdamW {'weight_decai': 0.1}:")
+    assert training.probe_phases(CONFIG["strategies"]) == []
 
 
 def test_every_configured_schedule_is_known():
     for strategy in CONFIG["strategies"].values():
         for phase in strategy["phases"]:
-            rate = training.learning_rate_at(0, phase["learning_rate"], SCHEDULES[phase["schedule"]])
+            rate = training.learning_rate_at(0, phase["learning_rate"], SCHEDULES[phase["schedule"]], 10)
             assert rate == phase["learning_rate"]  # every schedule starts at the phase's rate
 
 
@@ -188,6 +227,31 @@ def test_unknown_augmentation_layer_raises_config_error():
     assert [type(layer).__name__ for layer in augmentation.layers] == [
         next(iter(entry)) for entry in CONFIG["augmentations"]["standard"]]
 
+
+
+def dihedral_index(view: np.ndarray, image: np.ndarray) -> int:
+    """Which of the 8 orientations of `image` `view` is (rotation k, then mirrored or not), or -1."""
+    views = [np.rot90(image, k) for k in range(4)]
+    views += [np.fliplr(v) for v in views]
+    return next((i for i, v in enumerate(views) if np.array_equal(v, view)), -1)
+
+
+def test_random_dihedral_draws_each_of_the_8_orientations_exactly():
+    """Every output is an exact orientation of its input (no interpolation), all 8 appear with about equal
+    frequency, and a pipeline draws new orientations each epoch (Keras' seed generator, not a fixed op seed)."""
+    image = np.arange(5 * 5 * 3, dtype="float32").reshape(5, 5, 3)  # no symmetry: the 8 views all differ
+    layer = training.build_augmentation([{"RandomDihedral": {}}], seed=0)
+    out = keras.ops.convert_to_numpy(layer(np.repeat(image[None], 800, axis=0), training=True))
+    counts = np.bincount([dihedral_index(view, image) + 1 for view in out], minlength=9)
+    assert counts[0] == 0  # no output outside the 8 orientations
+    assert counts[1:].min() > 60, counts  # 100 expected each
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(image[None], training=False))[0], image)
+
+    dataset = training.make_dataset(np.repeat(image[None], 16, axis=0), np.zeros(16), 16, shuffle=False, seed=0,
+                                    augmentation=layer)
+    epochs = [[dihedral_index(v, image) for v in next(iter(dataset))[0].numpy()] for _ in range(2)]
+    assert epochs[0] != epochs[1]
+    assert training.probe_augmentations({"dihedral": [{"RandomDihedral": {}}]}) == []
 
 def test_progressive_training_switches_rate_and_unfreezes_at_the_configured_epoch(tmp_path):
     strategy, epochs = progressive(phase1_epochs=1), 3

@@ -32,6 +32,44 @@ log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- input pipeline
 
+@keras.saving.register_keras_serializable(package="landcover_transfer")
+class RandomDihedral(keras.layers.RandomFlip):
+    """Each square image in one of its 8 orientations (4 rotations by 90 degrees, each mirrored or not), uniformly
+    at random: a transpose, a left-right and an up-down flip, each with probability 1/2, independently. Exact
+    (no interpolation, no fill). Keras has no 90-degree rotation layer, and its RandomFlip in mode
+    horizontal_and_vertical flips both axes or neither (2 of the 8 orientations)."""
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(mode="horizontal_and_vertical", seed=seed, **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("mode")
+        return config
+
+    def get_random_transformation(self, data, training=True, seed=None):
+        if not training:
+            return None
+        shape = self.backend.core.shape(data["images"] if isinstance(data, dict) else data)
+        draws = self.backend.random.uniform((3, shape[0], 1, 1, 1), seed=seed or self._get_seed_generator(
+            self.backend._backend))
+        return {"flips": self.backend.numpy.less(draws, 0.5), "input_shape": shape}
+
+    def transform_images(self, images, transformation, training=True):
+        images = self.backend.cast(images, self.compute_dtype)
+        if not training or transformation is None:
+            return images
+        transpose, left_right, up_down = (transformation["flips"][i] for i in range(3))
+        numpy = self.backend.numpy
+        images = numpy.where(transpose, numpy.transpose(images, (0, 2, 1, 3)), images)  # square images only
+        images = numpy.where(left_right, numpy.flip(images, axis=2), images)
+        return numpy.where(up_down, numpy.flip(images, axis=1), images)
+
+
+#: Augmentation layers of this project, usable in a policy by name beside those of keras.layers.
+AUGMENTATION_LAYERS = {"RandomDihedral": RandomDihedral}
+
+
 def build_augmentation(layers: list[dict], seed: int) -> keras.Sequential | None:
     """Keras preprocessing layers from config entries like `{RandomFlip: {mode: horizontal}}`."""
     if not layers:
@@ -39,9 +77,10 @@ def build_augmentation(layers: list[dict], seed: int) -> keras.Sequential | None
     built = []
     for entry in layers:
         (name, kwargs), = entry.items()
-        layer_class = getattr(keras.layers, name, None)
+        layer_class = AUGMENTATION_LAYERS.get(name) or getattr(keras.layers, name, None)
         if layer_class is None:
-            raise ConfigError(f"augmentation layer '{name}' is not a keras.layers class")
+            raise ConfigError(f"augmentation layer '{name}' is neither a keras.layers class nor one of "
+                              f"{', '.join(AUGMENTATION_LAYERS)}")
         try:
             built.append(layer_class(**(kwargs or {}), seed=seed))
         except (TypeError, ValueError, NotImplementedError) as error:  # Keras: NotImplementedError for a bad fill_mode
@@ -97,12 +136,14 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool
 
 # ---------------------------------------------------------------- schedules and phases
 
-def learning_rate_at(epoch: int, base_lr: float, schedule: dict) -> float:
-    """Learning rate at an epoch counted from the start of its phase (a pure function, so a resumed run
-    gets the same rate as an uninterrupted one).
+def learning_rate_at(epoch: int, base_lr: float, schedule: dict, phase_epochs: int) -> float:
+    """Learning rate at an epoch counted from the start of its phase of `phase_epochs` epochs (a pure function,
+    so a resumed run gets the same rate as an uninterrupted one).
 
     `constant`; `hold_then_decay` (the study's: constant for `hold_epochs`, then x`factor` per epoch);
-    `step` (x`factor` every `every` epochs: the progressive strategy's decay).
+    `step` (x`factor` every `every` epochs: the progressive strategy's decay); `cosine` (Keras' CosineDecay
+    over the phase: a linear warm-up from `warmup_from` x the rate for `warmup_epochs`, then a cosine decay to
+    `alpha` x the rate at the phase's end).
     """
     kind = schedule["type"]
     if kind == "constant":
@@ -111,6 +152,13 @@ def learning_rate_at(epoch: int, base_lr: float, schedule: dict) -> float:
         return base_lr * schedule["factor"] ** max(0, epoch - schedule["hold_epochs"] + 1)
     if kind == "step":
         return base_lr * schedule["factor"] ** (epoch // schedule["every"])
+    if kind == "cosine":
+        warmup = schedule.get("warmup_epochs", 0)
+        decay = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=base_lr * schedule.get("warmup_from", 1.0) if warmup else base_lr,
+            decay_steps=max(1, phase_epochs - warmup), alpha=schedule.get("alpha", 0.0),
+            warmup_target=base_lr if warmup else None, warmup_steps=warmup)
+        return float(keras.ops.convert_to_numpy(decay(epoch)))
     raise ConfigError(f"unknown learning-rate schedule type '{kind}'")
 
 
@@ -303,13 +351,52 @@ def compile_phase(model: keras.Model, base: keras.Model, arch: dict, phase: dict
     """Unfreeze the phase's blocks and recompile (Keras reads `trainable` at compile time); returns the
     number of trainable parameters."""
     trainable_layers = set_trainable_blocks(base, arch["blocks"], phase["blocks"])
-    model.compile(optimizer=keras.optimizers.Adam(phase["learning_rate"]), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"], jit_compile=runtime["jit_compile"])
+    model.compile(optimizer=build_optimizer(phase), loss=build_loss(phase), metrics=["accuracy"],
+                  jit_compile=runtime["jit_compile"])
     trainable_params = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     log.info("phase %d: epochs %d-%d, unfrozen blocks %d (%d layers), %d trainable parameters",
              phase["index"] + 1, phase["start"] + 1, phase["end"], phase["blocks"], len(trainable_layers),
              trainable_params)
     return trainable_params
+
+
+def build_optimizer(phase: dict) -> keras.optimizers.Optimizer:
+    """The phase's optimizer at its learning rate: `optimizer: {AdamW: {weight_decay: 0.05}}` names a
+    keras.optimizers class and its arguments; without one, Adam (the study's)."""
+    (name, kwargs), = (phase.get("optimizer") or {"Adam": {}}).items()
+    optimizer_class = getattr(keras.optimizers, name, None)
+    if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, keras.optimizers.Optimizer)):
+        raise ConfigError(f"optimizer '{name}' is not a keras.optimizers class (e.g. Adam, AdamW, SGD)")
+    try:
+        return optimizer_class(learning_rate=phase["learning_rate"], **(kwargs or {}))
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"optimizer {name} {kwargs}: {error}") from None
+
+
+def build_loss(phase: dict):
+    """Cross-entropy on integer labels; with `label_smoothing` > 0 (Keras has it for one-hot labels only) the
+    labels are one-hot encoded inside the loss, so the data pipeline and the accuracy metric stay as they are."""
+    smoothing = phase.get("label_smoothing", 0.0)
+    if not smoothing:
+        return "sparse_categorical_crossentropy"
+
+    def smoothed_crossentropy(y_true, y_pred):
+        labels = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"), y_pred.shape[-1])
+        return keras.losses.categorical_crossentropy(labels, y_pred, label_smoothing=smoothing)
+
+    return smoothed_crossentropy
+
+
+def probe_phases(strategies: dict[str, dict]) -> list[str]:
+    """Problems of the strategies' optimizers, found by building each one (before any job trains)."""
+    problems = []
+    for name, strategy in strategies.items():
+        for number, phase in enumerate(strategy["phases"], start=1):
+            try:
+                build_optimizer(phase)
+            except ConfigError as error:
+                problems.append(f"strategies.{name} phase {number}: {error}")
+    return problems
 
 
 def train_phase(model, phase, datasets, state, resume, training, schedules, inference_view, extra_callbacks) -> bool:
@@ -326,7 +413,8 @@ def train_phase(model, phase, datasets, state, resume, training, schedules, infe
     early_stopping = PhaseEarlyStopping(phase_history, monitor=monitor, mode=mode, patience=patience)
     callbacks = [
         keras.callbacks.LearningRateScheduler(
-            lambda epoch, _: learning_rate_at(epoch - phase["start"], phase["learning_rate"], schedule), verbose=1),
+            lambda epoch, _: learning_rate_at(epoch - phase["start"], phase["learning_rate"], schedule,
+                                              phase["end"] - phase["start"]), verbose=1),
         early_stopping,
         SaveResumeState(resume, state, monitor, mode, inference_view),
         *extra_callbacks,
