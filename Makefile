@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SNAKEMAKE := $(BIN)/snakemake --profile profiles/local --cores 2
 DEMO := --configfile config/demo.yaml
 
-.PHONY: venv demo lint test bench benchmark clean-demo screenshots
+.PHONY: venv demo lint test bench benchmark recipe clean-demo screenshots
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed, found " + sys.version'
@@ -57,6 +57,22 @@ $(BENCH_PACKAGES)/.installed: requirements-bench.txt | $(BENCH_VENV)
 
 bench: $(BENCH_VENV) $(BENCH_PACKAGES)/.installed
 	PYTHONPATH=src:$(BENCH_PACKAGES) $(BENCH_PYTHON) -m landcover_transfer.bench $(BENCH_ARGS)
+
+# The recipe's ablation (config/eurosat.yaml + config/recipe-dev.yaml) on the real EuroSAT sample and MobileNetV2
+# weights under $(SHARED), in its own working directory $(RECIPE_DIR), then docs/recipe.md from its tables (the
+# ablation, and the classical models on the recipe's features).
+# RECIPE_CONFIG: more override files (one with `finetune: {seeds: [42]}`: one seed per row); RECIPE_ARGS: more
+# Snakemake options (e.g. -n).
+SHARED ?= $(abspath $(CURDIR)/../shared)
+RECIPE_DIR ?= recipe-dev
+RECIPE_WEIGHTS := $(SHARED)/weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5
+recipe: venv
+	$(SNAKEMAKE) --directory $(RECIPE_DIR) --configfile $(CURDIR)/config/eurosat.yaml $(CURDIR)/config/recipe-dev.yaml \
+		$(abspath $(RECIPE_CONFIG)) \
+		--config weights=$(RECIPE_WEIGHTS) 'data={eurosat: {archive: $(SHARED)/data/eurosat-rgb-dev}}' \
+		$(RECIPE_ARGS) -- results/tables/ablation.md results/tables/classical.md
+	mkdir -p docs && (cat $(RECIPE_DIR)/results/tables/ablation.md; printf '\n## Classical models on the features of the recipe\n\n'; \
+		cat $(RECIPE_DIR)/results/tables/classical.md) > docs/recipe.md
 
 # The old name of `make bench` (training images/s alone: python -m landcover_transfer.throughput).
 benchmark: bench

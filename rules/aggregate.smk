@@ -1,7 +1,7 @@
 rule leaderboard:
     input:
         classical=expand("results/classical/{model}/metrics.json", model=CLASSICAL),
-        finetune=get_variant_metrics(),
+        finetune=result_metrics("finetune"),
         ensemble=expand("results/ensemble/{method}/metrics.json", method=ENSEMBLE_METHODS),
         proba=evaluation_probabilities("classical", "finetune", "ensemble"),
         splits="results/data/splits.npz",
@@ -26,7 +26,7 @@ rule leaderboard:
 
 rule plots:
     input:
-        finetune=get_variant_metrics(),
+        finetune=result_metrics("finetune"),
         proba=evaluation_probabilities("finetune"),
         histories=[f"{folder}/history.csv" for folder in first_seed_folders()],
         splits="results/data/splits.npz",
@@ -160,3 +160,25 @@ rule all_summary:
         rules.provenance.output,
         rules.plots.output,
         rules.effective_config.output,
+
+
+rule ablation_table:
+    input:
+        metrics=ablation_results("metrics.json"),
+        reports=ablation_results("report.csv"),
+        histories=ablation_results("history.csv"),
+    output:
+        csv="results/tables/ablation.csv",
+        md="results/tables/ablation.md",
+    log:
+        "logs/tables/ablation_table.log",
+    localrule: True
+    conda:
+        "../envs/plotting.yaml"
+    params:
+        rows=config.get("ablation", []),
+        seeds=SEEDS,
+    message:
+        "Ablation table -> {output.md}"
+    script:
+        "../scripts/ablation_table.py"

@@ -13,6 +13,7 @@ sys.path.insert(0, SRC)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from landcover_transfer.config import (
+    ablation_folders,
     check_inputs,
     check_references,
     finetune_seeds,
@@ -34,10 +35,11 @@ except ConfigError as error:
 
 
 onstart:
-    # Before any job (not in dry runs: it imports Keras): augmentation layers built and tried once.
-    from landcover_transfer.training import probe_augmentations
+    # Before any job (not in dry runs: it imports Keras): augmentation layers and optimizers built and tried once.
+    from landcover_transfer.training import probe_augmentations, probe_phases
 
     problems = probe_augmentations({name: config["augmentations"][name] for name in AUGMENTATIONS})
+    problems += probe_phases({name: config["strategies"][name] for name in STRATEGIES})
     if problems:
         raise WorkflowError("invalid configuration:\n  " + "\n  ".join(problems))
 
@@ -70,6 +72,10 @@ ENSEMBLE_METHODS = config["ensemble"]["methods"]
 ROBUSTNESS = config["robustness"]
 # Attacked models: every fine-tuned variant (white-box) and the ensembles' differentiable surrogate.
 ATTACK_TARGETS = [f"finetune/{v}" for v in variant_ids(config)] + ["ensemble"]
+# Test-time augmentation (evaluation only): tables and ensembles then read each training's tta/ folder (rule
+# finetune_tta); attacks always target the model itself. Absent from a config: none (no default in the schema,
+# so that the params of finished jobs stay as they were).
+TTA = config["evaluation"].get("test_time_augmentation", "none")
 
 
 def _alternatives(names):
@@ -190,11 +196,16 @@ def get_variant_metrics():
     return [f"results/finetune/{run}/metrics.json" for run in run_ids(config)]
 
 
+def evaluated(folder):
+    """Where a training's evaluation files are read from: its folder, or with test-time augmentation its tta/."""
+    return folder if TTA == "none" else f"{folder}/tta"
+
+
 def result_folders(*families):
     """The result folders of model families (classical, finetune, ensemble), in config order."""
     folders = {
         "classical": [f"results/classical/{m}" for m in CLASSICAL],
-        "finetune": [f"results/finetune/{run}" for run in run_ids(config)],
+        "finetune": [evaluated(f"results/finetune/{run}") for run in run_ids(config)],
         "ensemble": [f"results/ensemble/{m}" for m in ENSEMBLE_METHODS],
     }
     return [folder for family in families for folder in folders[family]]
@@ -218,7 +229,7 @@ def result_metrics(*families):
 def get_ensemble_inputs(wildcards):
     """Every variant's metrics and probabilities of its first seed (members are chosen by selection accuracy inside
     the job), and those of the classical models the ensembles include."""
-    folders = first_seed_folders()
+    folders = [evaluated(folder) for folder in first_seed_folders()]
     classical = [f"results/classical/{m}" for m in config["ensemble"]["include_classical"]]
     return {
         "metrics": [f"{folder}/metrics.json" for folder in folders],
@@ -227,6 +238,15 @@ def get_ensemble_inputs(wildcards):
         "evaluation": [f"{folder}/proba_evaluation.npy" for folder in folders + classical],
         "splits": "results/data/splits.npz",
     }
+
+
+def ablation_results(name):
+    """A file of every folder of the ablation rows (config `ablation`): metrics.json, report.csv where evaluated;
+    history.csv from each training's own folder."""
+    folders = [folder for row in config.get("ablation", []) for folder in ablation_folders(row, SEEDS)]
+    if name == "history.csv":
+        folders = [folder.removesuffix("/tta") for folder in folders]
+    return [f"{folder}/{name}" for folder in folders]
 
 
 def resource(kind, key):

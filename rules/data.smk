@@ -46,7 +46,8 @@ rule make_splits:
         "../envs/sklearn.yaml"
     params:
         data=data_reading(),
-        evaluation=config["evaluation"],
+        # the split settings, in config order (test-time augmentation is not one: it must not redo the splits)
+        evaluation={k: v for k, v in config["evaluation"].items() if k != "test_time_augmentation"},
     message:
         "Fit, selection and evaluation splits of {input} -> {output}"
     script:

@@ -68,6 +68,38 @@ rule finetune:
         "../scripts/finetune.py"
 
 
+rule finetune_tta:
+    input:
+        dataset=get_dataset,
+        splits="results/data/splits.npz",
+        model=f"{variant_dir()}/model.keras",
+        metrics=f"{variant_dir()}/metrics.json",
+    output:
+        metrics=f"{variant_dir()}/tta/metrics.json",
+        report=f"{variant_dir()}/tta/report.csv",
+        proba_selection=f"{variant_dir()}/tta/proba_selection.npy",
+        proba_evaluation=f"{variant_dir()}/tta/proba_evaluation.npy",
+        confusion=f"{variant_dir()}/tta/confusion.png",
+    log:
+        "logs/finetune/{arch}/{strategy}/{aug}/seed{seed}.tta.log",
+    benchmark:
+        "benchmarks/finetune/{arch}/{strategy}/{aug}/seed{seed}.tta.tsv"
+    conda:
+        "../envs/tensorflow.yaml"
+    threads: resource("finetune", "threads")
+    resources:
+        mem_mb=scaled("finetune", "mem_mb"),
+        runtime=scaled("finetune", "runtime"),
+        gpu=resource("finetune", "gpu"),
+    params:
+        batch_size=config["training"]["batch_size"],
+        data=data_reading(),
+    message:
+        "Test-time augmentation of {wildcards.arch}/{wildcards.strategy}/{wildcards.aug} (seed {wildcards.seed})"
+    script:
+        "../scripts/finetune_tta.py"
+
+
 rule finetune_table:
     input:
         metrics=result_metrics("finetune"),

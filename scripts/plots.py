@@ -31,14 +31,15 @@ def main(snakemake):
     plot_leaderboard(pd.read_csv(inputs.leaderboard), output.leaderboard, chance=chance, note=note,
                      interval=list(interval_headers(level, repeated(variants)).values()))
     Path(output.curves).mkdir(parents=True, exist_ok=True)
-    history_of = {Path(path).parent: path for path in inputs.histories}  # each variant's first seed
+    # each variant's first seed: results/finetune/{arch}/{strategy}/{aug}/seed{n}/history.csv
+    history_of = {tuple(Path(path).parts[-5:-2]): path for path in inputs.histories}
     for arch in grid["architectures"]:
         # rows: strategies, columns: augmentations (config order)
         rows = [row for strategy in grid["strategies"] for aug in grid["augmentations"]
                 for row in variants.itertuples()
                 if (row.architecture, row.strategy, row.augmentation) == (arch, strategy, aug)]
-        histories = {f"{row.strategy} / {row.augmentation}": pd.read_csv(history_of[Path(row.path).parent])
-                     for row in rows}
+        histories = {f"{row.strategy} / {row.augmentation}":
+                     pd.read_csv(history_of[(row.architecture, row.strategy, row.augmentation)]) for row in rows}
         starts = {f"{row.strategy} / {row.augmentation}":
                   phase_switches(config["strategies"][row.strategy], config["training"]) for row in rows}
         plot_learning_curves(histories, Path(output.curves) / f"{arch}.png", f"{arch}: learning curves",

@@ -36,6 +36,7 @@ README_COMMANDS = [
     "snakemake -j4 --configfile seeds.yaml",
     "snakemake -j4 all_data",
     "snakemake -j4 results/finetune/vgg16/last_two_blocks/standard/seed42/metrics.json",
+    "snakemake -j4 --configfile config/eurosat.yaml",
     "snakemake --report results/report.html",
     "snakemake -j4 results/tables/comparisons.csv",
     "snakemake --profile profiles/slurm",
@@ -71,6 +72,7 @@ def study_dir(tmp_path) -> Path:
         subprocess.run(printf, shell=True, cwd=tmp_path, check=True)
     (tmp_path / "my.yaml").write_text("training: {epochs: 8}\n")  # > progressive phase 1 (5 epochs)
     (tmp_path / "data" / "EuroSAT.zip").write_bytes(b"")  # for data.source eurosat (a dry run does not read it)
+    shutil.copytree(REPO / "config", tmp_path / "config")  # the shipped override files, as in a clone
     return tmp_path
 
 
@@ -95,6 +97,11 @@ def test_readme_command_runs(command, study_dir, run_snakemake):
     for override in re.findall(r"\S+\.yaml", command):
         config_line = re.search(rf"Config file\(s\): .*{re.escape(override)}", out(result))
         assert config_line, out(result)
+    if command.endswith("eurosat.yaml"):  # the recipe: its grid, every variant at 224 px
+        trainings = re.findall(r"^Job \d+: Fine-tuning (\S+) \(seed (\d+)\)$", out(result), re.M)
+        assert sorted(variant for variant, _ in trainings) == sorted(
+            f"{arch}/recipe/{aug}" for arch in ("vgg16", "resnet50", "mobilenet_v2") for aug in ("none", "dihedral"))
+        assert "eurosat_to_h5" in out(result) and "finetune_tta" in out(result), out(result)
     if command.endswith("seeds.yaml"):  # three seeds: three trainings of each variant
         trainings = re.findall(r"^Job \d+: Fine-tuning (\S+) \(seed (\d+)\)$", out(result), re.M)
         assert sorted({seed for _, seed in trainings}) == ["42", "43", "44"], out(result)
@@ -264,3 +271,25 @@ def test_readme_tensorboard_command_runs_the_installed_tensorboard_on_the_jobs_l
     tensorboard = Path(sys.executable).parent / "tensorboard"  # .venv/bin/tensorboard
     result = subprocess.run([str(tensorboard), "--version_tb"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and re.match(r"\d+\.\d+", result.stdout.strip()), result.stderr[-2000:]
+
+
+DEV_SAMPLE = REPO.parent / "shared" / "data" / "eurosat-rgb-dev"
+
+
+def test_make_recipe_plans_the_ablation_rows_on_the_development_sample(tmp_path):
+    """`make recipe`'s Snakemake command, as make runs it, as a dry run: every row's trainings (one per seed; rows
+    sharing a training share the job), the test-time augmentation of the rows that ask for it, and the table."""
+    if not DEV_SAMPLE.is_dir():
+        pytest.skip(f"the EuroSAT development sample is absent ({DEV_SAMPLE})")
+    printed = subprocess.run(["make", "-n", "recipe", f"RECIPE_DIR={tmp_path}", "RECIPE_ARGS=-n"], cwd=REPO,
+                             capture_output=True, text=True, check=True).stdout.replace("\\\n", " ")
+    command = next(line for line in printed.splitlines() if line.startswith(".venv/bin/snakemake"))
+    result = subprocess.run(command, shell=True, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, out(result)[-3000:]
+    config = yaml.safe_load((REPO / "config" / "recipe-dev.yaml").read_text())
+    rows, seeds = config["ablation"], config["finetune"]["seeds"]
+    counts = dict(re.findall(r"^(\w+) +(\d+)$", out(result), re.M))
+    assert int(counts["finetune"]) == len({row["variant"] for row in rows}) * len(seeds)
+    assert int(counts["finetune_tta"]) == len({r["variant"] for r in rows if r.get("test_time_augmentation")}) * len(
+        seeds)
+    assert counts["ablation_table"] == "1" and not (tmp_path / "results").exists()

@@ -790,3 +790,44 @@ def test_tiny_run_effective_configuration_is_the_merged_config(tiny_run, tiny_co
     assert effective == tiny_config
     page = (tiny_run / "results/config/effective_config.html").read_text()
     assert str(TINY_CONFIG) in page and "synthetic demo data" in page
+
+
+@pytest.mark.slow
+def test_test_time_augmentation_and_the_ablation_table_evaluate_saved_models_without_training(
+        tiny_run, tiny_config, tmp_path, run_snakemake):
+    """Turning test-time augmentation on evaluates each saved model again (rule finetune_tta) and the tables use
+    those numbers; nothing is trained and the splits stay. The ablation table reads the rows' folders."""
+    work = copy_run(tiny_run, tmp_path / "work")
+    overlay = tmp_path / "tta.yaml"
+    row = "mobilenet_v2/last_block/none"
+    overlay.write_text(yaml.safe_dump({
+        "evaluation": {**tiny_config["evaluation"], "test_time_augmentation": "dihedral"},
+        "ablation": [{"label": "plain", "variant": row},
+                     {"label": "with TTA", "variant": row, "test_time_augmentation": True, "final": True}],
+    }))
+    splits = (work / "results/data/splits.npz").read_bytes()
+    result = run_snakemake(work, "results/tables/finetune.md", "results/tables/ablation.md", "-j2", "--resources",
+                           "gpu=1", "--configfile", TINY_CONFIG, overlay, timeout=900)
+    assert result.returncode == 0, out(result)[-4000:]
+    assert job_counts(out(result)) == {"finetune_tta": len(runs(tiny_config)), "finetune_table": 1,
+                                       "ablation_table": 1}, out(result)[-3000:]
+    assert (work / "results/data/splits.npz").read_bytes() == splits
+
+    folder = work / f"results/finetune/{row}/seed{seeds(tiny_config)[0]}"
+    plain, tta = (json.loads((path / "metrics.json").read_text()) for path in (folder, folder / "tta"))
+    assert tta["test_time_augmentation"] == "dihedral (8 views)" and tta["accuracy_without_tta"] == plain["accuracy"]
+    proba = np.load(folder / "tta/proba_evaluation.npy")
+    y_evaluation = Splits.load(work / "results/data/splits.npz").y_evaluation
+    assert tta["accuracy"] == pytest.approx(float((proba.argmax(1) == y_evaluation).mean()))
+    assert not np.allclose(proba, np.load(folder / "proba_evaluation.npy"))  # the 8 views changed the numbers
+    table = pd.read_csv(work / "results/tables/finetune.csv")
+    line = table[(table["Strategy"] == "last_block") & (table["Augmentation"] == "none")]
+    assert line["Evaluation Accuracy"].item() == pytest.approx(tta["accuracy"], abs=1e-4)
+
+    ablation = pd.read_csv(work / "results/tables/ablation.csv")
+    assert ablation["Step"].tolist() == ["plain", "with TTA"]
+    assert ablation["Accuracy (mean)"].tolist() == pytest.approx([plain["accuracy"], tta["accuracy"]], abs=1e-4)
+    assert ablation["Change from the step before"].iloc[1] == pytest.approx(tta["accuracy"] - plain["accuracy"],
+                                                                            abs=1e-4)
+    document = (work / "results/tables/ablation.md").read_text()
+    assert f"## The recipe per class: {row} with test-time augmentation" in document

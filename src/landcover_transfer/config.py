@@ -54,6 +54,7 @@ def check_references(config: dict) -> None:
         problems += [f"ensemble.members: '{m}' is not in the fine-tuning grid" for m in members if m not in variants]
     unknown_classical = [m for m in config["ensemble"]["include_classical"] if m not in config["classical"]["models"]]
     problems += [f"ensemble.include_classical: unknown classical model '{m}'" for m in unknown_classical]
+    problems += ablation_problems(config)
     robustness = config["robustness"]
     problems += [f"robustness.{key}: {robustness[key]} is not in robustness.eps {robustness['eps']}"
                  for key in ("headline_eps", "transfer_eps") if robustness[key] not in robustness["eps"]]
@@ -61,6 +62,18 @@ def check_references(config: dict) -> None:
         problems.append(f"robustness.transfer_attack: '{robustness['transfer_attack']}' is not in robustness.attacks")
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def ablation_problems(config: dict) -> list[str]:
+    """Ablation rows naming a variant outside the fine-tuning grid (only the grid's variants can be trained)."""
+    variants = set(variant_ids(config))
+    rows = config.get("ablation", [])
+    problems = [f"ablation: row '{row['label']}' names {row['variant']}, which is not in the fine-tuning grid "
+                f"(finetune.architectures x strategies x augmentations)"
+                for row in rows if row["variant"] not in variants]
+    if sum(bool(row.get("final")) for row in rows) > 1:
+        problems.append("ablation: more than one row is marked final")
+    return problems
 
 
 def phases_beyond_epochs(config: dict) -> list[str]:
@@ -93,6 +106,13 @@ def run_ids(config: dict, seeds: list[int] | None = None) -> list[str]:
     """Every training of the grid as 'architecture/strategy/augmentation/seed{n}' (all seeds, or `seeds`): one job
     and result folder each, so that repeats run in parallel and one repeat reruns alone."""
     return [f"{variant}/seed{seed}" for variant in variant_ids(config) for seed in seeds or finetune_seeds(config)]
+
+
+def ablation_folders(row: dict, seeds: list[int]) -> list[str]:
+    """The result folders of an ablation row (config `ablation`), one per seed: with test-time augmentation the
+    tta/ subfolder of each training's folder."""
+    suffix = "/tta" if row.get("test_time_augmentation") else ""
+    return [f"results/finetune/{row['variant']}/seed{seed}{suffix}" for seed in seeds]
 
 
 def weights_for(config: dict, arch: str) -> str | None:

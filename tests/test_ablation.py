@@ -1,0 +1,70 @@
+"""ablation.py: the recipe's ablation table from the rows' results; config checks of the rows."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from landcover_transfer.ablation import ablation_table, per_class_over_seeds, recipe_markdown, seconds_per_epoch
+from landcover_transfer.config import ablation_folders, ablation_problems
+
+ROWS = [{"label": "base", "variant": "a/s/none"},
+        {"label": "more", "variant": "a/t/none", "test_time_augmentation": True, "final": True}]
+
+
+def history(seconds):
+    return pd.DataFrame({"epoch": range(len(seconds)), "seconds": seconds})
+
+
+def test_table_has_mean_std_over_seeds_and_the_change_from_the_row_before():
+    metrics = [[{"accuracy": 0.80, "best_epoch": 3}, {"accuracy": 0.90, "best_epoch": 5}],
+               [{"accuracy": 0.91, "best_epoch": 7}, {"accuracy": 0.93, "best_epoch": 8}]]
+    histories = [[history([30, 10, 12]), history([20, 14])], [history([5, 6, 6, 6]), history([9])]]
+    table = ablation_table(ROWS, metrics, histories)
+    assert table["Accuracy (mean)"].tolist() == pytest.approx([0.85, 0.92])
+    assert table["Accuracy (std)"].tolist() == pytest.approx([np.std([0.8, 0.9], ddof=1), np.std([0.91, 0.93], ddof=1)])
+    assert np.isnan(table["Change from the step before"].iloc[0])
+    assert table["Change from the step before"].iloc[1] == pytest.approx(0.07)
+    # the first epoch (graph tracing) is left out of the seconds, unless it is the only one
+    assert table["Seconds per epoch"].tolist() == pytest.approx([(11 + 14) / 2, (6 + 9) / 2])
+    assert table["Best epoch (mean)"].tolist() == [4.0, 7.5]
+    assert table["TTA"].tolist() == ["", "8 views"] and table["Seeds"].tolist() == [2, 2]
+    assert seconds_per_epoch(history([7])) == 7
+
+
+def test_markdown_shows_percentages_and_the_final_rows_report_averaged_over_seeds():
+    table = ablation_table(ROWS[:1], [[{"accuracy": 0.9, "best_epoch": 1}]], [[history([1.0, 2.0])]])
+    reports = [pd.DataFrame({"precision": [1.0, 0.5], "recall": [0.5, 1.0]}, index=pd.Index(["A", "B"], name="class")),
+               pd.DataFrame({"precision": [0.0, 0.5], "recall": [0.5, 0.0]}, index=pd.Index(["A", "B"], name="class"))]
+    per_class = per_class_over_seeds(reports)
+    assert per_class.loc["A"].tolist() == [0.5, 0.5] and per_class.loc["B"].tolist() == [0.5, 0.5]
+    text = recipe_markdown(table, "Recipe ablation", ROWS[1], per_class)
+    assert "| base " in text and " 90.0 " in text
+    assert "## The recipe per class: a/t/none with test-time augmentation (mean over the seeds)" in text
+
+
+def test_rows_must_name_variants_of_the_grid_and_one_final_at_most():
+    config = {"finetune": {"architectures": ["a"], "strategies": ["s"], "augmentations": ["none"]},
+              "ablation": [*ROWS, {**ROWS[0], "final": True}]}
+    problems = ablation_problems(config)
+    assert problems == ["ablation: row 'more' names a/t/none, which is not in the fine-tuning grid "
+                        "(finetune.architectures x strategies x augmentations)",
+                        "ablation: more than one row is marked final"]
+    assert ablation_folders(ROWS[1], [1, 2]) == ["results/finetune/a/t/none/seed1/tta",
+                                                 "results/finetune/a/t/none/seed2/tta"]
+
+
+def test_the_shipped_recipe_and_its_ablation_are_valid_configurations():
+    from pathlib import Path
+
+    from snakemake.utils import update_config
+
+    from landcover_transfer.config import check_references, validate_config
+
+    config_dir = Path(__file__).resolve().parents[1] / "config"
+    config = yaml.safe_load((config_dir / "config.yaml").read_text())
+    for name in ("eurosat.yaml", "recipe-dev.yaml"):
+        update_config(config, yaml.safe_load((config_dir / name).read_text()))
+        validate_config(config, config_dir / "schema.yaml")
+        check_references(config)
+    assert len(config["ablation"]) == 10 and [row["label"] for row in config["ablation"] if row.get("final")]
