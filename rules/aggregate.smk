@@ -176,7 +176,7 @@ rule ablation_table:
     conda:
         "../envs/plotting.yaml"
     params:
-        rows=config.get("ablation", []),
+        rows=config["ablation"],
         seeds=SEEDS,
     message:
         "Ablation table -> {output.md}"

@@ -241,12 +241,12 @@ def get_ensemble_inputs(wildcards):
 
 
 def ablation_results(name):
-    """A file of every folder of the ablation rows (config `ablation`): metrics.json, report.csv where evaluated;
-    history.csv from each training's own folder."""
-    folders = [folder for row in config.get("ablation", []) for folder in ablation_folders(row, SEEDS)]
+    """A file of every folder of the ablation rows (config `ablation`), row by row and seed by seed: metrics.json and
+    report.csv where the row is evaluated, history.csv from each training's own folder."""
+    rows = config["ablation"]
     if name == "history.csv":
-        folders = [folder.removesuffix("/tta") for folder in folders]
-    return [f"{folder}/{name}" for folder in folders]
+        rows = [{**row, "test_time_augmentation": False} for row in rows]
+    return [f"{folder}/{name}" for row in rows for folder in ablation_folders(row, SEEDS)]
 
 
 def resource(kind, key):

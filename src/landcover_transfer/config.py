@@ -67,7 +67,7 @@ def check_references(config: dict) -> None:
 def ablation_problems(config: dict) -> list[str]:
     """Ablation rows naming a variant outside the fine-tuning grid (only the grid's variants can be trained)."""
     variants = set(variant_ids(config))
-    rows = config.get("ablation", [])
+    rows = config["ablation"]
     problems = [f"ablation: row '{row['label']}' names {row['variant']}, which is not in the fine-tuning grid "
                 f"(finetune.architectures x strategies x augmentations)"
                 for row in rows if row["variant"] not in variants]
