@@ -15,6 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 from landcover_transfer.config import (
     ablation_folders,
     check_inputs,
+    evaluation_folder,
     check_references,
     finetune_seeds,
     prestaged_weights,
@@ -198,7 +199,7 @@ def get_variant_metrics():
 
 def evaluated(folder):
     """Where a training's evaluation files are read from: its folder, or with test-time augmentation its tta/."""
-    return folder if TTA == "none" else f"{folder}/tta"
+    return evaluation_folder(folder, TTA != "none")
 
 
 def result_folders(*families):

@@ -108,11 +108,16 @@ def run_ids(config: dict, seeds: list[int] | None = None) -> list[str]:
     return [f"{variant}/seed{seed}" for variant in variant_ids(config) for seed in seeds or finetune_seeds(config)]
 
 
+def evaluation_folder(training_folder: str, test_time_augmentation: bool) -> str:
+    """Where a training's evaluation files are: its own folder, or with test-time augmentation (rule finetune_tta)
+    its tta/ subfolder."""
+    return f"{training_folder}/tta" if test_time_augmentation else training_folder
+
+
 def ablation_folders(row: dict, seeds: list[int]) -> list[str]:
-    """The result folders of an ablation row (config `ablation`), one per seed: with test-time augmentation the
-    tta/ subfolder of each training's folder."""
-    suffix = "/tta" if row.get("test_time_augmentation") else ""
-    return [f"results/finetune/{row['variant']}/seed{seed}{suffix}" for seed in seeds]
+    """The result folders of an ablation row (config `ablation`), one per seed (`evaluation_folder`)."""
+    return [evaluation_folder(f"results/finetune/{row['variant']}/seed{seed}", row.get("test_time_augmentation", False))
+            for seed in seeds]
 
 
 def weights_for(config: dict, arch: str) -> str | None:
