@@ -227,10 +227,19 @@ def result_metrics(*families):
     return [f"{folder}/metrics.json" for folder in result_folders(*families)]
 
 
+def ensemble_candidate_folders():
+    """The first-seed folders an ensemble chooses its members from: the listed members (`ensemble.members` as a
+    list), else every variant (best_per_architecture chooses inside the job)."""
+    members = config["ensemble"]["members"]
+    if isinstance(members, list):
+        return [variant_dir(*member.split("/"), seed=FIRST_SEED) for member in members]
+    return first_seed_folders()
+
+
 def get_ensemble_inputs(wildcards):
-    """Every variant's metrics and probabilities of its first seed (members are chosen by selection accuracy inside
-    the job), and those of the classical models the ensembles include."""
-    folders = [evaluated(folder) for folder in first_seed_folders()]
+    """The candidate members' metrics and probabilities of their first seed (ensemble_candidate_folders), and those
+    of the classical models the ensembles include."""
+    folders = [evaluated(folder) for folder in ensemble_candidate_folders()]
     classical = [f"results/classical/{m}" for m in config["ensemble"]["include_classical"]]
     return {
         "metrics": [f"{folder}/metrics.json" for folder in folders],
@@ -263,12 +272,12 @@ def scaled(kind, key):
 
 
 def get_attack_inputs(wildcards):
-    """The attacked model (a variant's first seed); for the ensemble surrogate every variant's first seed (members
-    are chosen inside the job)."""
+    """The attacked model (a variant's first seed); for the ensemble surrogate its candidate members' first seed
+    (ensemble_candidate_folders; members are chosen inside the job)."""
     files = {"dataset": get_dataset(wildcards), "splits": "results/data/splits.npz"}
     if wildcards.target == "ensemble":
-        files["models"] = [f"{folder}/model.keras" for folder in first_seed_folders()]
-        files["metrics"] = [f"{folder}/metrics.json" for folder in first_seed_folders()]
+        files["models"] = [f"{folder}/model.keras" for folder in ensemble_candidate_folders()]
+        files["metrics"] = [f"{folder}/metrics.json" for folder in ensemble_candidate_folders()]
     else:
         files["models"] = [f"results/{wildcards.target}/seed{FIRST_SEED}/model.keras"]
     return files

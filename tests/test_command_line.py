@@ -233,6 +233,23 @@ def test_prestaged_weights_are_inputs_of_the_jobs_that_load_them(tmp_path, run_s
     assert "pretrain_base" not in output
 
 
+# --- listed ensemble members -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["results/tables/ensemble.md", "results/robustness/ensemble/pgd/robust.json"])
+def test_listed_ensemble_members_are_the_only_trainings_an_ensemble_needs(target, tmp_path, run_snakemake):
+    """With `ensemble.members` a list, the ensembles and the ensemble surrogate's attack train only those variants
+    (best_per_architecture needs every variant: it chooses inside the job)."""
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    members = config["ensemble"]["members"]
+    grid = config["finetune"]
+    assert len(members) < len(grid["architectures"]) * len(grid["strategies"]) * len(grid["augmentations"])
+    result = run_snakemake(tmp_path, "-n", target, "--configfile", str(TINY_CONFIG))
+    assert result.returncode == 0, out(result)
+    trained = re.findall(r"^Job \d+: Fine-tuning (\S+) \(seed \d+\)", out(result), re.M)
+    assert sorted(trained) == sorted(members), out(result)
+
+
 # --- a symlinked data file ----------------------------------------------------------------------
 
 
