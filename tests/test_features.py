@@ -95,3 +95,22 @@ def test_average_pooling_gives_one_feature_per_channel_at_any_resolution():
     assert flat.output_shape == (None, 512)  # 1x1x512 at 32 px
     np.testing.assert_allclose(pooled.predict(images, verbose=0), flat.predict(images, verbose=0), rtol=1e-5)
     assert features.configured_extractor(ARCH, 64, FEATURES, None).output_shape == (None, 2048)  # absent: flatten
+
+
+def test_dihedral_features_are_the_mean_over_the_8_views_and_the_same_for_every_view():
+    """`features.test_time_augmentation: dihedral`: the extractor's output is the mean of the one-view extractor's
+    over tta.dihedral_views, so all 8 orientations of an image get the same features (and differ from one view's)."""
+    from landcover_transfer.tta import dihedral_views
+
+    spec = {**FEATURES, "image_size": 32, "pooling": "avg"}
+    single = features.configured_extractor(ARCH, 32, spec, None)
+    averaged = features.configured_extractor(ARCH, 32, {**spec, "test_time_augmentation": "dihedral"}, None)
+    assert averaged.output_shape == single.output_shape == (None, 512)
+    images = np.random.default_rng(1).uniform(0, 255, (3, 32, 32, 3)).astype("float32")
+    expected = np.mean([features.extract(single, np.ascontiguousarray(v), 2, "view") for v in dihedral_views(images)],
+                       axis=0)
+    got = [features.extract(averaged, np.ascontiguousarray(v), 2, "mean") for v in dihedral_views(images)]
+    np.testing.assert_allclose(got[0], expected, rtol=1e-4, atol=1e-5)
+    for view in got[1:]:
+        np.testing.assert_allclose(view, got[0], rtol=1e-4, atol=1e-5)
+    assert not np.allclose(features.extract(single, images, 2, "one view"), expected, rtol=1e-3)

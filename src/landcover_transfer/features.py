@@ -1,5 +1,6 @@
 """The classical branch's feature extractor: a frozen base without top, its last feature map flattened (the study's:
-VGG16 at 64x64 gives 2x2x512 = 2048) or globally average-pooled (`features.pooling: avg`)."""
+VGG16 at 64x64 gives 2x2x512 = 2048) or globally average-pooled (`features.pooling: avg`), optionally averaged over
+each image's 8 flips and 90-degree rotations (`features.test_time_augmentation: dihedral`)."""
 
 from __future__ import annotations
 
@@ -20,20 +21,34 @@ POOLING = {"flatten": keras.layers.Flatten, "avg": keras.layers.GlobalAveragePoo
 
 
 def build_extractor(arch: dict, data_size: int, image_size: int, weights: str | None,
-                    pooling: str = "flatten") -> keras.Model:
-    """The frozen base on raw pixels, then its feature map as one vector per image (`POOLING`)."""
+                    pooling: str = "flatten", views: str = "none") -> keras.Model:
+    """The frozen base on raw pixels, then its feature map as one vector per image (`POOLING`); with `views`
+    "dihedral" the mean of those vectors over the image's 8 flips and 90-degree rotations."""
     # Seeded: with random weights (weights: null) the transfer matrix rebuilds this same extractor.
     keras.utils.set_random_seed(0)
     base = build_base(arch, image_size, weights)
     base.trainable = False
     inputs, x = inputs_to_base(arch, data_size, image_size)
     features = POOLING[pooling](name="features")(base(x, training=False))
-    return keras.Model(inputs, features, name="extractor")
+    extractor = keras.Model(inputs, features, name="extractor")
+    return dihedral_mean(extractor) if views == "dihedral" else extractor
+
+
+def dihedral_mean(extractor: keras.Model) -> keras.Model:
+    """`extractor` averaged over the dihedral views of its input (the views of tta.dihedral_views), inside the
+    model: every consumer of the extractor (the features, the transfer matrix's classical targets) sees the same."""
+    inputs = keras.Input(extractor.input_shape[1:], name="images")
+    rotations = [keras.ops.rot90(inputs, k=turns, axes=(1, 2)) for turns in range(4)]
+    views = [view for rotated in rotations for view in (rotated, keras.ops.flip(rotated, axis=2))]
+    return keras.Model(inputs, keras.layers.Average(name="features")([extractor(view) for view in views]),
+                       name="extractor")
 
 
 def configured_extractor(arch: dict, data_size: int, features: dict, weights: str | None) -> keras.Model:
-    """The extractor the `features` config describes (`pooling` absent, as in configs made before it: flatten)."""
-    return build_extractor(arch, data_size, features["image_size"], weights, features.get("pooling", "flatten"))
+    """The extractor the `features` config describes (`pooling` and `test_time_augmentation` absent, as in configs
+    made before them: flatten, one view)."""
+    return build_extractor(arch, data_size, features["image_size"], weights, features.get("pooling", "flatten"),
+                           features.get("test_time_augmentation", "none"))
 
 
 def extract(extractor: keras.Model, images: np.ndarray, batch_size: int, label: str) -> np.ndarray:
