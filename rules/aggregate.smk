@@ -178,6 +178,7 @@ rule ablation_table:
     params:
         rows=config["ablation"],
         seeds=SEEDS,
+        training=used(config["training"], ["epochs", "batch_size", "early_stopping"]),
     message:
         "Ablation table -> {output.md}"
     script:

@@ -24,7 +24,8 @@ def main(snakemake):
     title = "Recipe ablation" + (f" ({data_note(snakemake.config)})" if data_note(snakemake.config) else "")
     with atomic_path(snakemake.output.md) as tmp:
         with open(tmp, "w") as f:
-            f.write(recipe_markdown(table, title, None if final is None else rows[final], per_class))
+            f.write(recipe_markdown(table, title, snakemake.params.training, None if final is None else rows[final],
+                                    per_class))
     best = table.loc[table["Accuracy (mean)"].idxmax()]
     return f"ablation: {len(table)} rows; best {best['Step']} {best['Accuracy (mean)']:.4f} over {n} seeds"
 

@@ -38,8 +38,13 @@ def test_markdown_shows_percentages_and_the_final_rows_report_averaged_over_seed
                pd.DataFrame({"precision": [0.0, 0.5], "recall": [0.5, 0.0]}, index=pd.Index(["A", "B"], name="class"))]
     per_class = per_class_over_seeds(reports)
     assert per_class.loc["A"].tolist() == [0.5, 0.5] and per_class.loc["B"].tolist() == [0.5, 0.5]
-    text = recipe_markdown(table, "Recipe ablation", ROWS[1], per_class)
+    training = {"epochs": 15, "batch_size": 32, "early_stopping": {"monitor": "val_accuracy", "patience": 15}}
+    text = recipe_markdown(table, "Recipe ablation", training, ROWS[1], per_class)
     assert "| base " in text and " 90.0 " in text
+    assert ("Every row trains at most 15 epochs in batches of 32 and never stops early; its checkpoint is its epoch "
+            "of best selection-split accuracy.") in text
+    stopping = recipe_markdown(table, "t", {**training, "early_stopping": {"monitor": "val_loss", "patience": 5}})
+    assert "stops after 5 epochs without a better selection-split loss; its checkpoint is" in stopping
     assert "## The recipe per class: a/t/none with test-time augmentation (mean over the seeds)" in text
 
 

@@ -44,7 +44,17 @@ def per_class_over_seeds(reports: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return sum(reports) / len(reports)
 
 
-def recipe_markdown(table: pd.DataFrame, title: str, final: dict | None = None,
+def training_settings(training: dict) -> str:
+    """What every row shares of config `training`, in words."""
+    epochs, stopping = training["epochs"], training["early_stopping"]
+    metric = stopping["monitor"].removeprefix("val_")
+    stops = ("never stops early" if stopping["patience"] >= epochs
+             else f"stops after {stopping['patience']} epochs without a better selection-split {metric}")
+    return (f"Every row trains at most {epochs} epochs in batches of {training['batch_size']} and {stops}; its "
+            f"checkpoint is its epoch of best selection-split {metric}.")
+
+
+def recipe_markdown(table: pd.DataFrame, title: str, training: dict, final: dict | None = None,
                     per_class: pd.DataFrame | None = None) -> str:
     """The ablation table, then the final row's per-class report, as Markdown."""
     shown = table.copy()
@@ -54,7 +64,8 @@ def recipe_markdown(table: pd.DataFrame, title: str, final: dict | None = None,
     shown["Seconds per epoch"] = shown["Seconds per epoch"].map("{:.1f}".format)
     shown["Best epoch (mean)"] = shown["Best epoch (mean)"].map("{:.1f}".format)
     parts = [f"# {title}", "", "Accuracies in percent of the evaluation split; mean and sample standard deviation "
-             "over the seeds; seconds per epoch without the first epoch (graph tracing).", "",
+             "over the seeds; seconds per epoch without the first epoch (graph tracing). "
+             + training_settings(training), "",
              shown.to_markdown(index=False, disable_numparse=True)]
     if final is not None and per_class is not None:
         evaluated = " with test-time augmentation" if final.get("test_time_augmentation") else ""
