@@ -301,13 +301,19 @@ def test_make_recipe_plans_the_ablation_rows_on_the_development_sample(tmp_path)
         pytest.skip(f"the EuroSAT development sample is absent ({DEV_SAMPLE})")
     printed = subprocess.run(["make", "-n", "recipe", f"RECIPE_DIR={tmp_path}", "RECIPE_ARGS=-n"], cwd=REPO,
                              capture_output=True, text=True, check=True).stdout.replace("\\\n", " ")
-    command = next(line for line in printed.splitlines() if line.startswith(".venv/bin/snakemake"))
-    result = subprocess.run(command, shell=True, cwd=REPO, capture_output=True, text=True, timeout=300)
+    lines = printed.splitlines()
+    run = next(index for index, line in enumerate(lines) if line.startswith(".venv/bin/snakemake"))
+    for setup in lines[:run]:  # the copies of the sample and the weights into RECIPE_DIR
+        subprocess.run(setup, shell=True, cwd=REPO, check=True)
+    result = subprocess.run(lines[run], shell=True, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, out(result)[-3000:]
     config = yaml.safe_load((REPO / "config" / "recipe-dev.yaml").read_text())
-    rows, seeds = config["ablation"], config["finetune"]["seeds"]
+    rows, seeds, members = config["ablation"], config["finetune"]["seeds"], config["ensemble"]["members"]
     counts = dict(re.findall(r"^(\w+) +(\d+)$", out(result), re.M))
-    assert int(counts["finetune"]) == len({row["variant"] for row in rows}) * len(seeds)
-    assert int(counts["finetune_tta"]) == len({r["variant"] for r in rows if r.get("test_time_augmentation")}) * len(
-        seeds)
-    assert counts["ablation_table"] == "1" and not (tmp_path / "results").exists()
+    trained = {(row["variant"], seed) for row in rows for seed in seeds} | {(m, seeds[0]) for m in members}
+    assert int(counts["finetune"]) == len(trained)
+    # the ensembles read the members' test-time augmented probabilities, as the recipe evaluates
+    augmented = {(r["variant"], seed) for r in rows if r.get("test_time_augmentation") for seed in seeds}
+    assert int(counts["finetune_tta"]) == len(augmented | {(m, seeds[0]) for m in members})
+    assert counts["ablation_table"] == counts["ensemble_table"] == counts["classical_table"] == "1"
+    assert not (tmp_path / "results").exists() and (tmp_path / "data" / "eurosat-rgb-dev" / "2750").is_dir()

@@ -735,6 +735,39 @@ def test_real_eurosat_sample_with_real_weights_through_the_workflow(tmp_path, ru
     assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["epochs_run"] == 2
 
 
+@pytest.mark.slow
+def test_the_eurosat_recipe_runs_on_real_images_it_never_saw(tmp_path, run_snakemake):
+    """config/eurosat.yaml as a user runs it, on the real EuroSAT images of the mini sample (disjoint from the
+    development sample the recipe was measured on) with the real MobileNetV2 weights, shortened to one epoch: its
+    trainings, their test-time augmentation, the 8-view features of the classical branch and the ensembles."""
+    if not EUROSAT_SAMPLE.is_dir() or not MOBILENET_WEIGHTS.is_file():
+        pytest.skip(f"real EuroSAT sample or MobileNetV2 weights absent under {SHARED}")
+    override = tmp_path / "unseen.yaml"
+    override.write_text(yaml.safe_dump({
+        "data": {"eurosat": {"archive": str(EUROSAT_SAMPLE)}},
+        "evaluation": {"selection_fraction": 0.2},
+        "weights": str(MOBILENET_WEIGHTS),
+        "architectures": {"mobilenet_v2": {"kwargs": {"alpha": 0.35}}},
+        "finetune": {"architectures": ["mobilenet_v2"]},
+        "training": {"epochs": 1},
+        "ensemble": {"members": ["mobilenet_v2/recipe/none", "mobilenet_v2/recipe/dihedral"]},
+    }))
+    targets = ["results/tables/finetune.md", "results/tables/ensemble.md", "results/tables/classical.md"]
+    result = run_snakemake(tmp_path, *targets, "-j2", "--configfile", REPO / "config" / "eurosat.yaml", override)
+    assert result.returncode == 0, out(result)[-4000:]
+    for aug in ("none", "dihedral"):
+        folder = tmp_path / f"results/finetune/mobilenet_v2/recipe/{aug}/seed42"
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert metrics["weights"] == str(MOBILENET_WEIGHTS) and metrics["epochs_run"] == 1
+        tta = json.loads((folder / "tta/metrics.json").read_text())
+        assert len(np.load(folder / "tta/proba_evaluation.npy")) == 18  # 20% of 10 real images per class
+        assert 0.0 <= tta["accuracy"] <= 1.0
+    features = np.load(tmp_path / "results/features/features.npz")
+    assert features["train"].shape == (72, 1280)  # MobileNetV2 alpha 0.35, average-pooled, 8 views
+    soft_vote = json.loads((tmp_path / "results/ensemble/soft_vote/metrics.json").read_text())
+    assert 0.0 <= soft_vote["accuracy"] <= 1.0
+
+
 # --- what a person sees: tables in the page, the configuration, quiet terminal, logs without false alarms ----
 
 ERROR_LEVEL = re.compile(r"^(E\d{4} |F\d{4} |\S+ \S+ (ERROR|CRITICAL) |Traceback)", re.M)  # absl, logging
