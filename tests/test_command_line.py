@@ -272,6 +272,25 @@ def test_pointing_a_symlinked_data_file_elsewhere_reruns_what_reads_it(tmp_path,
     assert "Set of input files has changed" in out(plan), out(plan)
 
 
+@pytest.mark.parametrize("profile", ["local", "slurm"])
+def test_a_data_file_copied_again_with_the_same_bytes_reruns_nothing(profile, tmp_path, run_snakemake):
+    """The profiles' max-checksum-file-size: a newer modification time with the same content is no change."""
+    settings = yaml.safe_load((REPO / "profiles" / profile / "config.yaml").read_text())
+    data = tmp_path / "data" / "earth_data.h5"
+    write_dataset(data, make_synthetic(10, 2, seed=1))
+    run = ("--max-checksum-file-size", settings["max-checksum-file-size"], "results/data/splits.npz")
+    first = run_snakemake(tmp_path, "-j1", *run)
+    assert first.returncode == 0, out(first)
+    copy = tmp_path / "copy.h5"
+    shutil.copyfile(data, copy)
+    os.replace(copy, data)  # the same bytes, a newer modification time
+    plan = run_snakemake(tmp_path, "-n", *run)
+    assert plan.returncode == 0 and "Nothing to be done" in out(plan), out(plan)
+    write_dataset(data, make_synthetic(10, 2, seed=2))  # other bytes: the split is made again
+    plan = run_snakemake(tmp_path, "-n", *run)
+    assert re.search(r"^Job \d+: Fit, selection and evaluation splits", out(plan), re.M), out(plan)
+
+
 def test_a_symlinked_eurosat_archive_is_its_target(tmp_path, run_snakemake):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "EuroSAT-2019.zip").write_bytes(b"")
