@@ -753,7 +753,9 @@ def test_the_eurosat_recipe_runs_on_real_images_it_never_saw(tmp_path, run_snake
         "ensemble": {"members": ["mobilenet_v2/recipe/none", "mobilenet_v2/recipe/dihedral"]},
     }))
     targets = ["results/tables/finetune.md", "results/tables/ensemble.md", "results/tables/classical.md"]
-    result = run_snakemake(tmp_path, *targets, "-j2", "--configfile", REPO / "config" / "eurosat.yaml", override)
+    # the timeout only catches a hang: ~3 min alone on 2 cores, 10 min beside make test's other worker and a training
+    result = run_snakemake(tmp_path, *targets, "-j2", "--configfile", REPO / "config" / "eurosat.yaml", override,
+                           timeout=2400)
     assert result.returncode == 0, out(result)[-4000:]
     for aug in ("none", "dihedral"):
         folder = tmp_path / f"results/finetune/mobilenet_v2/recipe/{aug}/seed42"
