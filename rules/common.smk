@@ -276,8 +276,9 @@ def get_attack_inputs(wildcards):
     (ensemble_candidate_folders; members are chosen inside the job)."""
     files = {"dataset": get_dataset(wildcards), "splits": "results/data/splits.npz"}
     if wildcards.target == "ensemble":
-        files["models"] = [f"{folder}/model.keras" for folder in ensemble_candidate_folders()]
-        files["metrics"] = [f"{folder}/metrics.json" for folder in ensemble_candidate_folders()]
+        folders = ensemble_candidate_folders()
+        files["models"] = [f"{folder}/model.keras" for folder in folders]
+        files["metrics"] = [f"{folder}/metrics.json" for folder in folders]
     else:
         files["models"] = [f"results/{wildcards.target}/seed{FIRST_SEED}/model.keras"]
     return files
