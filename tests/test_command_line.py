@@ -318,8 +318,12 @@ def test_make_recipe_plans_the_ablation_rows_on_the_development_sample(tmp_path)
     sharing a training share the job), the test-time augmentation of the rows that ask for it, and the table."""
     if not DEV_SAMPLE.is_dir():
         pytest.skip(f"the EuroSAT development sample is absent ({DEV_SAMPLE})")
-    printed = subprocess.run(["make", "-n", "recipe", f"RECIPE_DIR={tmp_path}", "RECIPE_ARGS=-n"], cwd=REPO,
-                             capture_output=True, text=True, check=True).stdout.replace("\\\n", " ")
+    # under `make test`, make's own variables would make it print "Entering directory" lines among the commands
+    outer_make = {"MAKEFLAGS", "MAKELEVEL", "MFLAGS"}
+    environment = {name: value for name, value in os.environ.items() if name not in outer_make}
+    make = ["make", "--no-print-directory", "-n", "recipe", f"RECIPE_DIR={tmp_path}", "RECIPE_ARGS=-n"]
+    printed = subprocess.run(make, cwd=REPO, env=environment, capture_output=True, text=True,
+                             check=True).stdout.replace("\\\n", " ")
     lines = printed.splitlines()
     run = next(index for index, line in enumerate(lines) if line.startswith(".venv/bin/snakemake"))
     for setup in lines[:run]:  # the copies of the sample and the weights into RECIPE_DIR
