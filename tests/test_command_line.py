@@ -100,8 +100,10 @@ def test_readme_command_runs(command, study_dir, run_snakemake):
         assert config_line, out(result)
     if command.endswith("eurosat.yaml"):  # the recipe: its grid, every variant at 224 px
         trainings = re.findall(r"^Job \d+: Fine-tuning (\S+) \(seed (\d+)\)$", out(result), re.M)
+        recipe = yaml.safe_load((REPO / "config" / "eurosat.yaml").read_text())["finetune"]
         assert sorted(variant for variant, _ in trainings) == sorted(
-            f"{arch}/recipe/{aug}" for arch in ("vgg16", "resnet50", "mobilenet_v2") for aug in ("none", "dihedral"))
+            f"{arch}/{strategy}/{aug}" for arch in ("vgg16", "resnet50", "mobilenet_v2")
+            for strategy in recipe["strategies"] for aug in recipe["augmentations"])
         assert "eurosat_to_h5" in out(result) and "finetune_tta" in out(result), out(result)
     if command.endswith("seeds.yaml"):  # three seeds: three trainings of each variant
         trainings = re.findall(r"^Job \d+: Fine-tuning (\S+) \(seed (\d+)\)$", out(result), re.M)
