@@ -9,8 +9,6 @@ from snakemake.exceptions import WorkflowError
 SRC = str(Path(workflow.basedir) / "src")
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])))
 sys.path.insert(0, SRC)
-# TensorFlow's INFO lines (oneDNN, CPU features) at import, before a job's log takes over its output.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from landcover_transfer.config import (
     ablation_folders,
@@ -37,10 +35,13 @@ except ConfigError as error:
 
 onstart:
     # Before any job (not in dry runs: it imports Keras): augmentation layers and optimizers built and tried once.
-    from landcover_transfer.training import probe_augmentations, probe_phases
+    from landcover_transfer.workflow import stderr_held_back
 
-    problems = probe_augmentations({name: config["augmentations"][name] for name in AUGMENTATIONS})
-    problems += probe_phases({name: config["strategies"][name] for name in STRATEGIES})
+    with stderr_held_back():  # TensorFlow's start-up lines from C++, in this process
+        from landcover_transfer.training import probe_augmentations, probe_phases
+
+        problems = probe_augmentations({name: config["augmentations"][name] for name in AUGMENTATIONS})
+        problems += probe_phases({name: config["strategies"][name] for name in STRATEGIES})
     if problems:
         raise WorkflowError("invalid configuration:\n  " + "\n  ".join(problems))
 

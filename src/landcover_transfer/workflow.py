@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 import time
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, TextIO
 
 from .errors import LandcoverError
 
@@ -27,16 +29,7 @@ def run_script(snakemake, main: Callable[[object], str | None]) -> None:
     """
     started = time.monotonic()
     _JOB.update(params=dict(snakemake.params.items()))
-    log_path = snakemake.log[0] if len(snakemake.log) else None
-    terminal = os.fdopen(os.dup(2), "w")
-    if log_path:
-        os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
-        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(log_fd, 1)
-        os.dup2(log_fd, 2)
-        os.close(log_fd)
+    terminal = send_output_to_log(snakemake)
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s",
@@ -56,6 +49,65 @@ def run_script(snakemake, main: Callable[[object], str | None]) -> None:
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
+
+
+# The terminal's stream once this process's output goes to its job's log (set once per process).
+_TERMINAL: list = []
+
+
+def send_output_to_log(snakemake) -> TextIO:
+    """Send this process's file descriptors 1 and 2 to the job's log (its first `log:` file), so that output
+    written below Python (TensorFlow's C++ logging) lands there too; returns a stream to the terminal.
+
+    Once per process: the package's import already calls it in a job (see `__init__.py`), and later calls
+    return the same stream without truncating the log again. A rule without a log keeps its output.
+    """
+    if not _TERMINAL:
+        _TERMINAL.append(os.fdopen(os.dup(2), "w"))
+        log_path = snakemake.log[0] if len(snakemake.log) else None
+        if log_path:
+            os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+            log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(log_fd, 1)
+            os.dup2(log_fd, 2)
+            os.close(log_fd)
+    return _TERMINAL[0]
+
+
+@contextmanager
+def stderr_held_back():
+    """Hold back what the block writes to file descriptor 2, from Python or C++: shown only if the block raises.
+
+    For TensorFlow's import in the Snakemake process itself (the configuration probe before the first job): its
+    start-up notices from C++ (oneDNN, CPU features on CPUs with AVX-512 VNNI or AMX) come before any setting
+    (TF_CPP_MIN_LOG_LEVEL) is read, and the terminal shows one line per job.
+    """
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    held = tempfile.TemporaryFile()
+    os.dup2(held.fileno(), 2)
+    failed = True
+    try:
+        yield
+        failed = False
+    finally:
+        sys.stderr.flush()
+        os.dup2(terminal, 2)
+        os.close(terminal)
+        if failed:
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+        held.close()
+
+
+def snakemake_job():
+    """The `snakemake` object of the Snakemake `script:` job this process runs (its preamble defines it in
+    `__main__` before the script's first line), else None."""
+    containers = sys.modules.get("snakemake.iocontainers")
+    job = getattr(sys.modules.get("__main__"), "snakemake", None)
+    return job if containers is not None and isinstance(job, containers.Snakemake) else None
 
 
 def job_provenance() -> dict | None:

@@ -1,0 +1,75 @@
+"""The terminal shows Snakemake's progress and one result line per job (landcover_transfer.workflow).
+
+TensorFlow writes start-up lines from C++ while it is imported (on CPUs with AVX-512 VNNI or AMX: the oneDNN
+notice), before any setting is read: in a job before the script's `run_script` runs, and in the Snakemake process
+itself when it probes the configuration. Here a script writes to file descriptor 2 as TensorFlow's import does, so
+the tests do not depend on the machine's CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from landcover_transfer.workflow import stderr_held_back
+
+REPO = Path(__file__).resolve().parents[1]
+
+SNAKEFILE = """
+rule job:
+    output: "done.txt"
+    log: "logs/job.log"
+    script: "job.py"
+"""
+
+SCRIPT = """
+import os
+
+import landcover_transfer.atomic_files  # any module of the package, imported first as the workflow's scripts do
+
+os.write(2, b"start-up line written from C++\\n")
+
+from landcover_transfer.workflow import run_script  # noqa: E402
+
+
+def main(snakemake):
+    os.write(2, b"output of the job\\n")
+    open(snakemake.output[0], "w").write("done")
+    return "job: made done.txt"
+
+
+run_script(snakemake, main)
+"""
+
+
+def test_output_written_on_import_goes_to_the_log_and_the_terminal_shows_the_result_line(tmp_path):
+    (tmp_path / "Snakefile").write_text(SNAKEFILE)
+    (tmp_path / "job.py").write_text(SCRIPT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-j1"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=300)
+    terminal = run.stdout + run.stderr
+    assert run.returncode == 0, terminal
+    assert "    job: made done.txt [" in terminal
+    assert "start-up line" not in terminal and "output of the job" not in terminal, terminal
+    log = (tmp_path / "logs/job.log").read_text()
+    assert log.startswith("start-up line written from C++\noutput of the job\n"), log
+    assert "job: made done.txt" in log
+
+
+def test_stderr_held_back_hides_what_the_block_writes_below_python(capfd):
+    with stderr_held_back():
+        os.write(2, b"notice from C++\n")
+    os.write(2, b"after the block\n")
+    assert capfd.readouterr().err == "after the block\n"
+
+
+def test_stderr_held_back_shows_what_it_held_when_the_block_raises(capfd):
+    with pytest.raises(ValueError, match="probe failed"), stderr_held_back():
+        os.write(2, b"what went wrong in C++\n")
+        raise ValueError("probe failed")
+    assert capfd.readouterr().err == "what went wrong in C++\n"
