@@ -13,6 +13,7 @@ sys.path.insert(0, SRC)
 from landcover_transfer.config import (
     ablation_folders,
     check_inputs,
+    ensemble_seeds,
     evaluation_folder,
     check_references,
     finetune_seeds,
@@ -228,19 +229,19 @@ def result_metrics(*families):
     return [f"{folder}/metrics.json" for folder in result_folders(*families)]
 
 
-def ensemble_candidate_folders():
-    """The first-seed folders an ensemble chooses its members from: the listed members (`ensemble.members` as a
-    list), else every variant (best_per_architecture chooses inside the job)."""
+def ensemble_candidate_folders(seeds):
+    """The training folders an ensemble chooses its members from, of each seed in `seeds`: the listed members
+    (`ensemble.members` as a list), else every variant (best_per_architecture chooses inside the job)."""
     members = config["ensemble"]["members"]
     if isinstance(members, list):
-        return [variant_dir(*member.split("/"), seed=FIRST_SEED) for member in members]
-    return first_seed_folders()
+        return [variant_dir(*member.split("/"), seed=seed) for member in members for seed in seeds]
+    return [f"results/finetune/{run}" for run in run_ids(config, seeds)]
 
 
 def get_ensemble_inputs(wildcards):
-    """The candidate members' metrics and probabilities of their first seed (ensemble_candidate_folders), and those
-    of the classical models the ensembles include."""
-    folders = [evaluated(folder) for folder in ensemble_candidate_folders()]
+    """The candidate members' metrics and probabilities of the seeds that vote (`ensemble.seeds`), and those of the
+    classical models the ensembles include."""
+    folders = [evaluated(folder) for folder in ensemble_candidate_folders(ensemble_seeds(config))]
     classical = [f"results/classical/{m}" for m in config["ensemble"]["include_classical"]]
     return {
         "metrics": [f"{folder}/metrics.json" for folder in folders],
@@ -277,7 +278,7 @@ def get_attack_inputs(wildcards):
     (ensemble_candidate_folders; members are chosen inside the job)."""
     files = {"dataset": get_dataset(wildcards), "splits": "results/data/splits.npz"}
     if wildcards.target == "ensemble":
-        folders = ensemble_candidate_folders()
+        folders = ensemble_candidate_folders([FIRST_SEED])
         files["models"] = [f"{folder}/model.keras" for folder in folders]
         files["metrics"] = [f"{folder}/metrics.json" for folder in folders]
     else:

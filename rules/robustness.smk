@@ -67,7 +67,8 @@ rule transfer_matrix:
         runtime=scaled("attack", "runtime"),
     params:
         robustness=used(ROBUSTNESS, SUBSET_KEYS),
-        ensemble=config["ensemble"],
+        # the first seeds' ensembles (not ensemble.seeds)
+        ensemble=used(config["ensemble"], ("members", "methods", "include_classical", "stacking")),
         classical=config["classical"]["models"],
         extractor=arch_params("features", config["features"]["architecture"]),
         features=config["features"],

@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 
 from landcover_transfer.data import Splits
-from landcover_transfer.ensemble import load_candidates, run_ensemble, select_members
+from landcover_transfer.ensemble import load_candidates, member_trainings, run_ensemble
 from landcover_transfer.metrics import result_line, write_evaluation
 from landcover_transfer.workflow import data_note, run_script
 
@@ -11,8 +11,7 @@ from landcover_transfer.workflow import data_note, run_script
 def main(snakemake):
     config, inputs, method = snakemake.params.ensemble, snakemake.input, snakemake.wildcards.method
     splits = Splits.load(inputs.splits)
-    candidates = load_candidates(inputs.metrics)
-    members = {f"finetune/{vid}": candidates[vid]["folder"] for vid in select_members(candidates, config["members"])}
+    members = member_trainings(load_candidates(inputs.metrics), config["members"])
     members.update({f"classical/{Path(p).parent.name}": Path(p).parent for p in inputs.classical_metrics})
     selection, evaluation = ({Path(path).parent: path for path in paths} for paths in (inputs.selection,
                                                                                        inputs.evaluation))

@@ -143,6 +143,19 @@ def test_undefined_names_raise_config_error_naming_them(dotted, value, bad_name)
     assert dotted.split(".")[0] in str(error.value)
 
 
+def test_one_listed_member_is_an_ensemble_only_over_several_seeds():
+    config = valid_config()
+    config["ensemble"]["members"] = ["vgg16/last_block/none"]
+    validate(config, str(SCHEMA))
+    with pytest.raises(ConfigError, match="one member .* and one seed make no ensemble"):
+        check_references(config)
+    config["ensemble"]["seeds"] = "all"
+    with pytest.raises(ConfigError, match="one seed make no ensemble"):  # all of one seed is still one
+        check_references(config)
+    config["finetune"]["seeds"] = [42, 43]
+    check_references(config)
+
+
 def test_all_undefined_names_are_reported_at_once():
     config = valid_config()
     config["finetune"]["architectures"] = ["vgg99"]

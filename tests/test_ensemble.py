@@ -13,7 +13,9 @@ from landcover_transfer.ensemble import (
     diversity,
     diversity_report,
     ensemble_proba_selection,
+    load_candidates,
     majority_vote_proba,
+    member_trainings,
     run_ensemble,
     select_members,
     soft_vote,
@@ -238,6 +240,31 @@ def test_explicit_member_list():
         select_members(candidates, [])
     with pytest.raises(ConfigError):
         select_members(candidates, "best_overall")
+
+
+def write_metrics(folder, variant: str, seed: int, selection_accuracy: float) -> str:
+    architecture, strategy, augmentation = variant.split("/")
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({
+        "architecture": architecture, "strategy": strategy, "augmentation": augmentation, "seed": seed,
+        "selection_accuracy": selection_accuracy}))
+    return str(folder / "metrics.json")
+
+
+def test_one_seed_per_variant_votes_under_the_variant_id_and_several_seeds_each_under_its_own(tmp_path):
+    one = [write_metrics(tmp_path / f"one/{v}", v, 42, acc) for v, acc in (("a/x/y", 0.5), ("b/x/y", 0.6))]
+    assert member_trainings(load_candidates(one), ["b/x/y", "a/x/y"]) == {
+        "finetune/b/x/y": tmp_path / "one/b/x/y", "finetune/a/x/y": tmp_path / "one/a/x/y"}
+
+    # ensemble.seeds: all; the member is chosen on its first seed's selection accuracy (a/x/y: 0.7 against 0.6)
+    accuracies = {("a/x/y", 42): 0.7, ("a/x/y", 7): 0.1, ("a/x/z", 42): 0.6, ("a/x/z", 7): 0.9}
+    seeds = [write_metrics(tmp_path / f"all/{v}/seed{seed}", v, seed, acc) for (v, seed), acc in accuracies.items()]
+    candidates = load_candidates(seeds)
+    assert candidates["a/x/z"]["selection_accuracy"] == 0.6
+    assert member_trainings(candidates, "best_per_architecture") == {
+        "finetune/a/x/y/seed42": tmp_path / "all/a/x/y/seed42", "finetune/a/x/y/seed7": tmp_path / "all/a/x/y/seed7"}
+    assert list(member_trainings(candidates, ["a/x/z", "a/x/y"])) == [
+        "finetune/a/x/z/seed42", "finetune/a/x/z/seed7", "finetune/a/x/y/seed42", "finetune/a/x/y/seed7"]
 
 
 # --------------------------------------------------------------------------- diversity

@@ -565,6 +565,20 @@ def test_a_second_seed_trains_alone_and_the_tables_show_mean_and_spread(tiny_run
         assert table4.loc[model, "Accuracy over Seeds (mean)"] == pytest.approx(np.mean(list(repeats.values())),
                                                                                abs=5.01e-5), model
 
+    # every seed votes (ensemble.seeds: all): the ensembles rerun on two trainings per member, nothing trains
+    every_seed = tmp_path / "every_seed.yaml"
+    every_seed.write_text(yaml.safe_dump({"finetune": {"seeds": [42, 7]}, "ensemble": {"seeds": "all"}}))
+    voted = run_snakemake(work, "-j2", "--configfile", TINY_CONFIG, every_seed, timeout=600)
+    assert voted.returncode == 0, out(voted)
+    assert set(job_counts(out(voted))) == {"ensemble", "ensemble_table", "leaderboard", "plots", "comparisons",
+                                           "provenance", "effective_config", "all"}, out(voted)[-3000:]
+    members = [f"finetune/{m}/seed{seed}" for m in config["ensemble"]["members"] for seed in (42, 7)]
+    members += [f"classical/{m}" for m in config["ensemble"]["include_classical"]]
+    soft = json.loads((work / "results/ensemble/soft_vote/metrics.json").read_text())
+    assert soft["members"] == members
+    probas = [np.load(work / f"results/{member}/proba_evaluation.npy") for member in members]
+    assert np.allclose(np.load(work / "results/ensemble/soft_vote/proba_evaluation.npy"), np.mean(probas, axis=0))
+
     shutil.rmtree(work / f"results/finetune/{runs(config, [7])[0]}")  # one seed of one variant
     again = run_snakemake(work, "-n", *args, timeout=300)
     assert again.returncode == 0, out(again)

@@ -52,6 +52,9 @@ def check_references(config: dict) -> None:
     if isinstance(members, list):
         variants = set(variant_ids(config))
         problems += [f"ensemble.members: '{m}' is not in the fine-tuning grid" for m in members if m not in variants]
+        if len(members) * len(ensemble_seeds(config)) + len(config["ensemble"]["include_classical"]) < 2:
+            problems.append(f"ensemble.members: one member ({members[0]}) and one seed make no ensemble: list another "
+                            "member, or set `ensemble.seeds: all` with several `finetune.seeds`")
     unknown_classical = [m for m in config["ensemble"]["include_classical"] if m not in config["classical"]["models"]]
     problems += [f"ensemble.include_classical: unknown classical model '{m}'" for m in unknown_classical]
     problems += ablation_problems(config)
@@ -100,6 +103,12 @@ def variant_ids(config: dict) -> list[str]:
 def finetune_seeds(config: dict) -> list[int]:
     """The seeds each variant is trained with: `finetune.seeds`, else the one `training.seed`."""
     return list(config["finetune"].get("seeds") or [config["training"]["seed"]])
+
+
+def ensemble_seeds(config: dict) -> list[int]:
+    """The seeds of each member's trainings that vote in the ensembles (`ensemble.seeds`): the first, or all."""
+    seeds = finetune_seeds(config)
+    return seeds if config["ensemble"]["seeds"] == "all" else seeds[:1]
 
 
 def run_ids(config: dict, seeds: list[int] | None = None) -> list[str]:

@@ -311,13 +311,30 @@ def diversity_report(member_names: Sequence[str], member_probas: Sequence[np.nda
 
 
 def load_candidates(metrics_paths: Sequence[str | Path]) -> dict[str, dict]:
-    """Each fine-tuned variant's metrics by variant id ('arch/strategy/aug'), with its result `folder`."""
-    candidates = {}
+    """Each fine-tuned variant's metrics by variant id ('arch/strategy/aug'): those of its first training listed,
+    with `trainings`, each listed training's member name and result folder, in order.
+
+    A variant listed with one training (one seed: `ensemble.seeds: first`) is the member 'finetune/arch/strategy/aug';
+    with several (`ensemble.seeds: all`), each seed is a member 'finetune/arch/strategy/aug/seed42'.
+    """
+    listed: dict[str, list[tuple[dict, Path]]] = {}
     for path in metrics_paths:
         metrics = read_json(path)
         vid = f"{metrics['architecture']}/{metrics['strategy']}/{metrics['augmentation']}"
-        candidates[vid] = {**metrics, "folder": Path(path).parent}
+        listed.setdefault(vid, []).append((metrics, Path(path).parent))
+    candidates = {}
+    for vid, trainings in listed.items():
+        names = ([f"finetune/{vid}"] if len(trainings) == 1
+                 else [f"finetune/{vid}/seed{metrics['seed']}" for metrics, _ in trainings])
+        candidates[vid] = {**trainings[0][0], "trainings": dict(zip(names, (folder for _, folder in trainings),
+                                                                     strict=True))}
     return candidates
+
+
+def member_trainings(candidates: Mapping[str, Mapping], spec) -> dict[str, Path]:
+    """The trainings that vote: member name -> result folder, of the variants `select_members` chooses."""
+    return {name: folder for vid in select_members(candidates, spec)
+            for name, folder in candidates[vid]["trainings"].items()}
 
 
 def select_members(candidates: Mapping[str, Mapping], spec) -> list[str]:

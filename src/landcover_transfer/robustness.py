@@ -95,10 +95,11 @@ def result_id(path: str | Path) -> str:
 
 
 def finetune_members(metrics_paths: Sequence[str | Path], spec) -> list[str]:
-    """The fine-tuned ensemble members ('finetune/arch/strategy/aug'), chosen as rule `ensemble` does."""
-    from .ensemble import load_candidates, select_members
+    """The fine-tuned ensemble members ('finetune/arch/strategy/aug'), chosen as rule `ensemble` does, each of its
+    first seed (the metrics given)."""
+    from .ensemble import load_candidates, member_trainings
 
-    return [f"finetune/{vid}" for vid in select_members(load_candidates(metrics_paths), spec)]
+    return list(member_trainings(load_candidates(metrics_paths), spec))
 
 
 def art_classifier(logits: keras.Model):
