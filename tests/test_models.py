@@ -191,6 +191,29 @@ def test_recompiling_after_a_phase_change_trains_more_weights():
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(frozen.kernel), frozen_before)
 
 
+@pytest.mark.parametrize("batchnorm_made_trainable", [False, True])
+def test_batchnorm_in_an_unfrozen_block_never_learns(batchnorm_made_trainable):
+    """The unfrozen block's convolution learns, its BatchNormalization's moving statistics and scale do not.
+    Keras 3 lets the outer training flag reach the base (a `training=False` on the base call would be
+    overridden), so the frozen flag is what protects them: made trainable by hand, they move."""
+    arch = arch_config("mobilenet_v2")
+    model, base = models.build_finetune_model(arch, CONFIG["head"], N_CLASSES, 32, 32, weights=None)
+    models.set_trainable_blocks(base, arch["blocks"], 1)
+    batchnorm, conv = base.get_layer("Conv_1_bn"), base.get_layer("Conv_1")
+    batchnorm.trainable = batchnorm_made_trainable
+
+    def state():
+        return [keras.ops.convert_to_numpy(w).copy()
+                for w in (batchnorm.moving_variance, batchnorm.gamma, conv.kernel)]
+
+    before = state()
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    model.train_on_batch(raw_pixels(8, 32), np.arange(8) % N_CLASSES)
+
+    moved = [not np.array_equal(a, b) for a, b in zip(state(), before, strict=True)]
+    assert moved == [batchnorm_made_trainable, batchnorm_made_trainable, True]
+
+
 def test_unknown_prefix_or_too_many_blocks_raise_config_error(bases):
     base = bases["vgg16"]
     with pytest.raises(ConfigError, match="block9"):
