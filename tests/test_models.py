@@ -194,8 +194,8 @@ def test_recompiling_after_a_phase_change_trains_more_weights():
 @pytest.mark.parametrize("batchnorm_made_trainable", [False, True])
 def test_batchnorm_in_an_unfrozen_block_never_learns(batchnorm_made_trainable):
     """The unfrozen block's convolution learns, its BatchNormalization's moving statistics and scale do not.
-    Keras 3 lets the outer training flag reach the base (a `training=False` on the base call would be
-    overridden), so the frozen flag is what protects them: made trainable by hand, they move."""
+    Keras 3 lets the outer model's training flag override the `training=False` of the base call (measured with
+    Keras 3.15), so the frozen flag is what protects them: made trainable by hand, they move."""
     arch = arch_config("mobilenet_v2")
     model, base = models.build_finetune_model(arch, CONFIG["head"], N_CLASSES, 32, 32, weights=None)
     models.set_trainable_blocks(base, arch["blocks"], 1)

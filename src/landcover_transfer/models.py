@@ -88,17 +88,16 @@ def inputs_to_base(arch: dict, data_size: int, image_size: int) -> tuple[keras.K
 
 def build_finetune_model(arch: dict, head: dict, n_classes: int, data_size: int, image_size: int,
                          weights: str | None) -> tuple[keras.Model, keras.Model]:
-    """The study's model: base -> GAP -> [Dropout] -> [BN] -> Dense -> Dropout -> Dense `logits` -> softmax
-    `predictions`.
+    """The study's model: base (BatchNorm in inference mode) -> GAP -> [Dropout] -> [BN] -> Dense -> Dropout ->
+    Dense `logits` -> softmax `predictions`.
 
     Returns (model, base) so strategies can set the base's trainable layers.
     """
     base = build_base(arch, image_size, weights)
     inputs, x = inputs_to_base(arch, data_size, image_size)
-    # No training=False here: in Keras 3 the outer model's training flag overrides it. A BatchNormalization
-    # layer runs in inference mode when it is not trainable, so set_trainable_blocks' flags decide (frozen
-    # BatchNorm avoids the study's ResNet50 collapse, ~49%).
-    x = base(x)
+    # training=False keeps every BatchNormalization layer of the base in inference mode, also when
+    # unfrozen: the study's ResNet50 collapse (~49%) is the failure mode this avoids.
+    x = base(x, training=False)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     if head.get("dropout_before_dense", 0):
         x = keras.layers.Dropout(head["dropout_before_dense"], name="dropout_gap")(x)
