@@ -140,6 +140,21 @@ def test_each_strategy_phase_unfreezes_exactly_its_blocks(bases, name):
     assert len(counts) == 2 and counts[0] < counts[1]
 
 
+@pytest.mark.parametrize("name", ARCHS)
+def test_the_eurosat_recipes_third_block_unfreezes_the_whole_base(bases, name):
+    """config/eurosat.yaml's blocks for recipe_whole_base: every layer with weights but BatchNorm trainable."""
+    recipe = yaml.safe_load((ROOT / "config" / "eurosat.yaml").read_text())
+    blocks = recipe["architectures"][name]["blocks"]
+    phase_blocks = max(phase["blocks"] for phase in recipe["strategies"]["recipe_whole_base"]["phases"])
+    assert blocks[:2] == arch_config(name)["blocks"]  # the study's two blocks, then the rest
+
+    returned = models.set_trainable_blocks(bases[name], blocks, phase_blocks)
+
+    weighted = {layer.name for layer in bases[name].layers if layer.weights
+                and not isinstance(layer, keras.layers.BatchNormalization)}
+    assert set(returned) == weighted
+
+
 def test_block_prefix_matches_whole_name_parts_only():
     """`block_1` must not unfreeze `block_16_*` or `block_10`: only `block_1` and `block_1_*`."""
     inputs = keras.Input((4,))
