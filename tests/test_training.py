@@ -501,6 +501,32 @@ def test_a_finished_training_is_rebuilt_from_its_kept_state_without_training(tmp
     assert recorder.epochs == [0, 1]  # another definition trains afresh
 
 
+class BatchCounter(keras.callbacks.Callback):
+    """Training steps per epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.steps.append(0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps[-1] += 1
+
+
+def test_a_strategys_batch_size_overrides_the_trainings(tmp_path):
+    images = len(small_arrays()["x_fit"])  # 8 per class
+    for name, strategy, batch_size in [
+        ("own", {**CONFIG["strategies"]["last_block"], "batch_size": 4}, 4),
+        ("inherited", CONFIG["strategies"]["last_block"], training_config(1)["batch_size"]),
+    ]:
+        counter = BatchCounter()
+        run_variant(tmp_path / name, strategy, 1, callbacks=[counter])
+        assert counter.steps == [-(-images // batch_size)], name
+    assert -(-images // 4) != -(-images // training_config(1)["batch_size"])
+
+
 def test_val_loss_monitor_keeps_the_lowest_loss_epoch(tmp_path):
     settings = {**training_config(3), "early_stopping": {"monitor": "val_loss", "patience": 5}}
     _, history, facts = run_variant(tmp_path, CONFIG["strategies"]["last_block"], 3, training_settings=settings)

@@ -304,11 +304,11 @@ def train_variant(
     set_trainable_blocks(base, arch["blocks"], max(phase["blocks"] for phase in plan))  # every prefix exists
     inference_view = keras.Model(model.inputs, model.outputs, name=model.name)  # the layers, no optimizer
     state = restore_state(model, resume, plan)
+    batch_size = strategy.get("batch_size", training["batch_size"])
     datasets = {
-        "train": make_dataset(arrays["x_fit"], arrays["y_fit"], training["batch_size"], shuffle=True, seed=seed,
+        "train": make_dataset(arrays["x_fit"], arrays["y_fit"], batch_size, shuffle=True, seed=seed,
                               augmentation=build_augmentation(augmentation, seed)),
-        "selection": make_dataset(arrays["x_selection"], arrays["y_selection"], training["batch_size"],
-                                  shuffle=False, seed=seed),
+        "selection": make_dataset(arrays["x_selection"], arrays["y_selection"], batch_size, shuffle=False, seed=seed),
     }
     for number, phase in enumerate(plan):
         trainable_params = compile_phase(model, base, arch, phase, runtime)
