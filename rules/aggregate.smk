@@ -178,7 +178,8 @@ rule ablation_table:
     params:
         rows=config["ablation"],
         seeds=SEEDS,
-        training=used(config["training"], ["epochs", "batch_size", "early_stopping"]),
+        training=used(config["training"], ["epochs", "early_stopping"]),
+        batch_sizes=ablation_batch_sizes(config),
     message:
         "Ablation table -> {output.md}"
     script:

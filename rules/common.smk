@@ -11,6 +11,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("
 sys.path.insert(0, SRC)
 
 from landcover_transfer.config import (
+    ablation_batch_sizes,
     ablation_folders,
     check_inputs,
     ensemble_seeds,

@@ -15,7 +15,8 @@ def main(snakemake):
     def per_row(paths, read):
         return [[read(path) for path in paths[i * n:(i + 1) * n]] for i in range(len(rows))]
 
-    table = ablation_table(rows, per_row(inputs.metrics, read_json), per_row(inputs.histories, pd.read_csv))
+    table = ablation_table(rows, per_row(inputs.metrics, read_json), per_row(inputs.histories, pd.read_csv),
+                           snakemake.params.batch_sizes)
     final = next((index for index, row in enumerate(rows) if row.get("final")), None)
     per_class = None if final is None else per_class_over_seeds(
         per_row(inputs.reports, lambda path: pd.read_csv(path, index_col="class"))[final])

@@ -10,8 +10,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-COLUMNS = ["Step", "Variant", "TTA", "Seeds", "Accuracy (mean)", "Accuracy (std)", "Change from the step before",
-           "Seconds per epoch", "Best epoch (mean)"]
+COLUMNS = ["Step", "Variant", "TTA", "Batch size", "Seeds", "Accuracy (mean)", "Accuracy (std)",
+           "Change from the step before", "Seconds per epoch", "Best epoch (mean)"]
 
 
 def seconds_per_epoch(history: pd.DataFrame) -> float:
@@ -21,15 +21,17 @@ def seconds_per_epoch(history: pd.DataFrame) -> float:
 
 
 def ablation_table(rows: Sequence[dict], metrics: Sequence[Sequence[dict]],
-                   histories: Sequence[Sequence[pd.DataFrame]]) -> pd.DataFrame:
-    """One line per row from its seeds' metrics.json contents and training histories (same order as `rows`)."""
+                   histories: Sequence[Sequence[pd.DataFrame]], batch_sizes: Sequence[int]) -> pd.DataFrame:
+    """One line per row from its seeds' metrics.json contents and training histories, and its batch size (each in
+    the order of `rows`)."""
     lines, previous = [], None
-    for row, row_metrics, row_histories in zip(rows, metrics, histories, strict=True):
+    for row, row_metrics, row_histories, batch_size in zip(rows, metrics, histories, batch_sizes, strict=True):
         accuracy = np.array([m["accuracy"] for m in row_metrics])
         mean = float(accuracy.mean())
         lines.append({
             "Step": row["label"], "Variant": row["variant"],
-            "TTA": "8 views" if row.get("test_time_augmentation") else "", "Seeds": len(accuracy),
+            "TTA": "8 views" if row.get("test_time_augmentation") else "", "Batch size": batch_size,
+            "Seeds": len(accuracy),
             "Accuracy (mean)": mean, "Accuracy (std)": float(accuracy.std(ddof=1)) if len(accuracy) > 1 else np.nan,
             "Change from the step before": np.nan if previous is None else mean - previous,
             "Seconds per epoch": float(np.mean([seconds_per_epoch(h) for h in row_histories])),
@@ -45,12 +47,12 @@ def per_class_over_seeds(reports: Sequence[pd.DataFrame]) -> pd.DataFrame:
 
 
 def training_settings(training: dict) -> str:
-    """What every row shares of config `training`, in words."""
+    """What every row shares of config `training` (epochs, early stopping), in words."""
     epochs, stopping = training["epochs"], training["early_stopping"]
     metric = stopping["monitor"].removeprefix("val_")
     stops = ("never stops early" if stopping["patience"] >= epochs
              else f"stops after {stopping['patience']} epochs without a better selection-split {metric}")
-    return (f"Every row trains at most {epochs} epochs in batches of {training['batch_size']} and {stops}; its "
+    return (f"Every row trains at most {epochs} epochs and {stops}; its "
             f"checkpoint is its epoch of best selection-split {metric}.")
 
 

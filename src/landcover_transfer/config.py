@@ -129,6 +129,12 @@ def ablation_folders(row: dict, seeds: list[int]) -> list[str]:
             for seed in seeds]
 
 
+def ablation_batch_sizes(config: dict) -> list[int]:
+    """Each ablation row's batch size: its strategy's own `batch_size`, else `training.batch_size`."""
+    return [config["strategies"][row["variant"].split("/")[1]].get("batch_size", config["training"]["batch_size"])
+            for row in config["ablation"]]
+
+
 def weights_for(config: dict, arch: str) -> str | None:
     """The configured initial weights of an architecture: its own `weights` entry, else the global one."""
     return config["architectures"][arch].get("weights", config["weights"])
