@@ -129,9 +129,14 @@ def ablation_folders(row: dict, seeds: list[int]) -> list[str]:
             for seed in seeds]
 
 
+def batch_size_for(strategy: dict, training: dict) -> int:
+    """The batch size a strategy's trainings use: its own `batch_size`, else `training.batch_size`."""
+    return strategy.get("batch_size", training["batch_size"])
+
+
 def ablation_batch_sizes(config: dict) -> list[int]:
-    """Each ablation row's batch size: its strategy's own `batch_size`, else `training.batch_size`."""
-    return [config["strategies"][row["variant"].split("/")[1]].get("batch_size", config["training"]["batch_size"])
+    """Each ablation row's batch size (`batch_size_for` its strategy)."""
+    return [batch_size_for(config["strategies"][row["variant"].split("/")[1]], config["training"])
             for row in config["ablation"]]
 
 

@@ -23,6 +23,7 @@ from tensorflow.python.framework.config import is_op_determinism_enabled  # no p
 
 from .adversarial_training import split_adversarial, with_adversarial_training
 from .atomic_files import atomic_path
+from .config import batch_size_for
 from .errors import ConfigError
 from .models import build_finetune_model, set_trainable_blocks
 from .resume import ResumeFolder
@@ -304,7 +305,7 @@ def train_variant(
     set_trainable_blocks(base, arch["blocks"], max(phase["blocks"] for phase in plan))  # every prefix exists
     inference_view = keras.Model(model.inputs, model.outputs, name=model.name)  # the layers, no optimizer
     state = restore_state(model, resume, plan)
-    batch_size = strategy.get("batch_size", training["batch_size"])
+    batch_size = batch_size_for(strategy, training)
     datasets = {
         "train": make_dataset(arrays["x_fit"], arrays["y_fit"], batch_size, shuffle=True, seed=seed,
                               augmentation=build_augmentation(augmentation, seed)),
