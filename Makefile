@@ -77,7 +77,7 @@ recipe: venv
 		--config weights=$(abspath $(RECIPE_WEIGHTS)) 'data={eurosat: {archive: $(abspath $(RECIPE_SAMPLE))}}' \
 		$(RECIPE_ARGS) -- results/tables/ablation.md results/tables/ensemble.md results/tables/classical.md
 	mkdir -p docs && (set -e; cat $(RECIPE_DIR)/results/tables/ablation.md; \
-		printf '\n## Ensembles of the recipe over its 3 seeds\n\n'; cat $(RECIPE_DIR)/results/tables/ensemble.md; \
+		printf '\n## Ensembles of the recipe over its seeds\n\n'; cat $(RECIPE_DIR)/results/tables/ensemble.md; \
 		printf '\n## Classical models on the features of the recipe\n\n'; cat $(RECIPE_DIR)/results/tables/classical.md) \
 		> docs/recipe.md.tmp && mv docs/recipe.md.tmp docs/recipe.md
 

@@ -20,6 +20,7 @@ from landcover_transfer.config import (
     finetune_seeds,
     prestaged_weights,
     run_ids,
+    trained_seeds,
     uses_stand_in_pretraining,
     validate_config,
     variant_ids,
@@ -90,7 +91,8 @@ wildcard_constraints:
     arch=_alternatives(config["architectures"]),
     strategy=_alternatives(STRATEGIES),
     aug=_alternatives(AUGMENTATIONS),
-    seed=_alternatives(map(str, SEEDS)),
+    # the grid's repeats and any seed an ensemble trains its members with (`ensemble.seeds` as a list)
+    seed=_alternatives(map(str, trained_seeds(config))),
     model=_alternatives(CLASSICAL),
     method=_alternatives(ENSEMBLE_METHODS),
 

@@ -334,7 +334,9 @@ def test_make_recipe_plans_the_ablation_rows_on_the_development_sample(tmp_path)
     assert result.returncode == 0, out(result)[-3000:]
     config = yaml.safe_load((REPO / "config" / "recipe-dev.yaml").read_text())
     rows, seeds, members = config["ablation"], config["finetune"]["seeds"], config["ensemble"]["members"]
-    voting = {(m, seed) for m in members for seed in (seeds if config["ensemble"].get("seeds") == "all" else seeds[:1])}
+    chosen = config["ensemble"].get("seeds")
+    voting = {(m, seed) for m in members
+              for seed in (chosen if isinstance(chosen, list) else seeds if chosen == "all" else seeds[:1])}
     counts = dict(re.findall(r"^(\w+) +(\d+)$", out(result), re.M))
     trained = {(row["variant"], seed) for row in rows for seed in seeds} | voting
     assert int(counts["finetune"]) == len(trained)

@@ -10,7 +10,14 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config, validate
 
-from landcover_transfer.config import check_inputs, check_references, prestaged_weights, validate_config
+from landcover_transfer.config import (
+    check_inputs,
+    check_references,
+    ensemble_seeds,
+    prestaged_weights,
+    trained_seeds,
+    validate_config,
+)
 from landcover_transfer.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -154,6 +161,22 @@ def test_one_listed_member_is_an_ensemble_only_over_several_seeds():
         check_references(config)
     config["finetune"]["seeds"] = [42, 43]
     check_references(config)
+
+
+def test_listed_ensemble_seeds_vote_and_are_trained_beside_the_grids():
+    config = valid_config()
+    config["finetune"]["seeds"] = [42, 43]
+    config["ensemble"].update(members=["vgg16/last_block/none"], seeds=[43, 44, 45])
+    validate(config, str(SCHEMA))
+    check_references(config)
+    assert ensemble_seeds(config) == [43, 44, 45]
+    assert trained_seeds(config) == [42, 43, 44, 45]
+    config["ensemble"]["seeds"] = "all"
+    assert ensemble_seeds(config) == trained_seeds(config) == [42, 43]
+    for bad in ([], [43, 43], ["last"]):
+        config["ensemble"]["seeds"] = bad
+        with pytest.raises(WorkflowError):
+            validate(config, str(SCHEMA))
 
 
 def test_all_undefined_names_are_reported_at_once():

@@ -112,7 +112,8 @@ def test_classical_and_ensemble_tables(tmp_path):
 
     ensembles = ensemble_table(collect_metrics(fake_ensembles(tmp_path)))
     assert list(ensembles.columns) == ["Method", "Members", "Accuracy", "Precision", "Recall", "F1 Score",
-                                       "Mean Disagreement"]
+                                       "Mean Disagreement", "Best Member Accuracy"]
+    assert ensembles["Best Member Accuracy"].isna().all()  # their metrics carry no member accuracies
     assert ensembles["Members"].iloc[0] == "vgg16/head_only/none, resnet50/x/y"
     assert ensembles["Mean Disagreement"].tolist() == [0.03, 0.04]
 
@@ -188,6 +189,8 @@ def test_ensemble_result_folder_round_trip(tmp_path):
     assert table["Members"].iloc[0] == "a, b, c"
     assert table["Accuracy"].iloc[0] == pytest.approx(metrics["accuracy"])
     assert table["Mean Disagreement"].iloc[0] == pytest.approx(info["mean_disagreement"])
+    best = max(np.mean(p.argmax(axis=1) == y_ev) for p in ev)
+    assert table["Best Member Accuracy"].iloc[0] == pytest.approx(best)
 
 
 def test_honest_protocol_headers_name_the_selection_split(tmp_path):

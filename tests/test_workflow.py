@@ -585,6 +585,18 @@ def test_a_second_seed_trains_alone_and_the_tables_show_mean_and_spread(tiny_run
     assert planned_trainings(out(again)) == [runs(config, [7])[0]]
 
 
+def test_listed_ensemble_seeds_train_only_the_members_and_vote(tiny_run, tiny_config, tmp_path, run_snakemake):
+    overlay = tmp_path / "ensemble_seeds.yaml"
+    overlay.write_text(yaml.safe_dump({"ensemble": {"seeds": [42, 7]}}))
+    plan = run_snakemake(tiny_run, "-n", "--configfile", TINY_CONFIG, overlay, timeout=300)
+    assert plan.returncode == 0, out(plan)
+    # seed 7 of each member only: the grid's other variants, the tables' repeats and the classical models stay
+    members = tiny_config["ensemble"]["members"]
+    assert sorted(planned_trainings(out(plan))) == sorted(f"{m}/seed7" for m in members)
+    assert set(job_counts(out(plan))) == {"finetune", "ensemble", "ensemble_table", "leaderboard", "plots",
+                                          "comparisons", "provenance", "effective_config", "all"}, out(plan)[-3000:]
+
+
 @pytest.mark.slow
 def test_results_from_before_seed_folders_are_taken_over_without_training(tiny_run, tiny_config, tmp_path,
                                                                            run_snakemake):

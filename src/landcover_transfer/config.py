@@ -106,9 +106,18 @@ def finetune_seeds(config: dict) -> list[int]:
 
 
 def ensemble_seeds(config: dict) -> list[int]:
-    """The seeds of each member's trainings that vote in the ensembles (`ensemble.seeds`): the first, or all."""
+    """The seeds of each member's trainings that vote in the ensembles (`ensemble.seeds`): the first, all, or the
+    listed ones."""
+    choice, seeds = config["ensemble"]["seeds"], finetune_seeds(config)
+    if isinstance(choice, list):
+        return list(choice)
+    return seeds if choice == "all" else seeds[:1]
+
+
+def trained_seeds(config: dict) -> list[int]:
+    """Every seed some training uses: the grid's repeats, then the ensembles' own seeds."""
     seeds = finetune_seeds(config)
-    return seeds if config["ensemble"]["seeds"] == "all" else seeds[:1]
+    return seeds + [seed for seed in ensemble_seeds(config) if seed not in seeds]
 
 
 def run_ids(config: dict, seeds: list[int] | None = None) -> list[str]:

@@ -250,15 +250,24 @@ def _mean_disagreement(df: pd.DataFrame) -> pd.Series:
     return pd.Series(np.nan, index=df.index, dtype="float64")
 
 
+def _best_member_accuracy(df: pd.DataFrame) -> pd.Series:
+    if "diversity" not in df:
+        return pd.Series(np.nan, index=df.index, dtype="float64")
+    return df["diversity"].map(lambda d: max(d["member_accuracy"].values())
+                               if isinstance(d, dict) and d.get("member_accuracy") else np.nan).astype(float)
+
+
 def ensemble_table(df: pd.DataFrame, method_order: Sequence[str] | None = None, level: float | None = None
                    ) -> pd.DataFrame:
     """Method, Members, Accuracy (and its interval at `level` where `df` has one), Precision, Recall, F1 Score,
-    Mean Disagreement (of the members)."""
+    Mean Disagreement (of the members), Best Member Accuracy (the highest of its members' own, on the same images:
+    is the ensemble worth more than its best member?)."""
     table = pd.DataFrame({"Method": _column(df, "method", "name").astype(str),
                           "Members": _column(df, "members").map(_members_text)})
     for key, title in METRIC_COLUMNS.items():
         table[title] = pd.to_numeric(_column(df, key), errors="coerce")
     table["Mean Disagreement"] = _mean_disagreement(df)
+    table["Best Member Accuracy"] = _best_member_accuracy(df)
     table = _with_intervals(table, df, "Accuracy", level)
     return _sort(table, [("Method", method_order)]) if method_order is not None else table.reset_index(drop=True)
 
