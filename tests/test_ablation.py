@@ -33,6 +33,13 @@ def test_table_has_mean_std_over_seeds_and_the_change_from_the_row_before():
     assert seconds_per_epoch(history([7])) == 7
 
 
+def test_a_side_rows_change_is_from_the_step_before_it_and_so_is_the_next_rows():
+    rows = [ROWS[0], {"label": "without x", "variant": "a/u/none", "side": True}, ROWS[1]]
+    metrics = [[{"accuracy": a, "best_epoch": 1}] for a in (0.80, 0.70, 0.90)]
+    table = ablation_table(rows, metrics, [[history([1, 1])]] * 3, batch_sizes=[32] * 3)
+    assert table["Change from the step before"].tolist()[1:] == pytest.approx([-0.10, 0.10])
+
+
 def test_markdown_shows_percentages_and_the_final_rows_report_averaged_over_seeds():
     table = ablation_table(ROWS[:1], [[{"accuracy": 0.9, "best_epoch": 1}]], [[history([1.0, 2.0])]], [32])
     reports = [pd.DataFrame({"precision": [1.0, 0.5], "recall": [0.5, 1.0]}, index=pd.Index(["A", "B"], name="class")),

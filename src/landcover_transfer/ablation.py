@@ -23,7 +23,8 @@ def seconds_per_epoch(history: pd.DataFrame) -> float:
 def ablation_table(rows: Sequence[dict], metrics: Sequence[Sequence[dict]],
                    histories: Sequence[Sequence[pd.DataFrame]], batch_sizes: Sequence[int]) -> pd.DataFrame:
     """One line per row from its seeds' metrics.json contents and training histories, and its batch size (each in
-    the order of `rows`)."""
+    the order of `rows`). A side row (`side: true`) changes from the step before it but is no step itself: the row
+    after it changes from that same step."""
     lines, previous = [], None
     for row, row_metrics, row_histories, batch_size in zip(rows, metrics, histories, batch_sizes, strict=True):
         accuracy = np.array([m["accuracy"] for m in row_metrics])
@@ -37,7 +38,8 @@ def ablation_table(rows: Sequence[dict], metrics: Sequence[Sequence[dict]],
             "Seconds per epoch": float(np.mean([seconds_per_epoch(h) for h in row_histories])),
             "Best epoch (mean)": float(np.mean([m["best_epoch"] for m in row_metrics])),
         })
-        previous = mean
+        if not row.get("side"):
+            previous = mean
     return pd.DataFrame(lines, columns=COLUMNS)
 
 
