@@ -107,8 +107,9 @@ def test_finetune_table_rows_values_and_order(tmp_path):
 def test_classical_and_ensemble_tables(tmp_path):
     classical = classical_table(collect_metrics(fake_classical(tmp_path)), order=["svm", "xgboost"])
     assert classical["Model"].tolist() == ["svm", "xgboost", "random_forest"]
-    assert list(classical.columns) == ["Model", "Accuracy", "Precision", "Recall", "F1 Score"]
+    assert list(classical.columns) == ["Model", "Accuracy", "Precision", "Recall", "F1 Score", "Fit Time (s)"]
     assert classical.set_index("Model").loc["xgboost", "F1 Score"] == 0.805
+    assert classical["Fit Time (s)"].tolist() == [3.0, 0.0, 1.5]  # svm, xgboost, random_forest
 
     ensembles = ensemble_table(collect_metrics(fake_ensembles(tmp_path)))
     assert list(ensembles.columns) == ["Method", "Members", "Accuracy", "Precision", "Recall", "F1 Score",

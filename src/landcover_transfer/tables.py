@@ -181,11 +181,13 @@ def _integers(table: pd.DataFrame, columns) -> pd.DataFrame:
 def classical_table(df: pd.DataFrame, order: Sequence[str] | None = None, level: float | None = None
                     ) -> pd.DataFrame:
     """The study's Table 4: Model, Accuracy (and its interval at `level` where `df` has one), Precision, Recall,
-    F1 Score (rows in `order` if given); with several seeds, the accuracy of each model with randomness refitted
-    per seed: mean, standard deviation and number of seeds."""
+    F1 Score (rows in `order` if given), Fit Time (s) where the results record it; with several seeds, the
+    accuracy of each model with randomness refitted per seed: mean, standard deviation and number of seeds."""
     table = pd.DataFrame({"Model": _column(df, "model", "name").astype(str)})
     for key, title in METRIC_COLUMNS.items():
         table[title] = pd.to_numeric(_column(df, key), errors="coerce")
+    if "fit_time_s" in df:
+        table["Fit Time (s)"] = pd.to_numeric(df["fit_time_s"], errors="coerce")
     table = _with_intervals(table, df, "Accuracy", level)
     if "seed_accuracies" in df:
         table = table.join(_over_seeds(df["seed_accuracies"]))
