@@ -243,20 +243,18 @@ def _members_text(value) -> str:
     return str(value)
 
 
+def _from_diversity(df: pd.DataFrame, key: str, summary=lambda value: value) -> pd.Series:
+    """`summary` of each ensemble's `diversity[key]` (metrics.json); NaN where it has none."""
+    if "diversity" not in df:
+        return pd.Series(np.nan, index=df.index, dtype="float64")
+    return df["diversity"].map(lambda d: summary(d[key]) if isinstance(d, dict) and d.get(key) is not None
+                               else np.nan).astype(float)
+
+
 def _mean_disagreement(df: pd.DataFrame) -> pd.Series:
     if "mean_disagreement" in df:
         return pd.to_numeric(df["mean_disagreement"], errors="coerce")
-    if "diversity" in df:
-        return df["diversity"].map(
-            lambda d: d.get("mean_disagreement", np.nan) if isinstance(d, dict) else np.nan).astype(float)
-    return pd.Series(np.nan, index=df.index, dtype="float64")
-
-
-def _best_member_accuracy(df: pd.DataFrame) -> pd.Series:
-    if "diversity" not in df:
-        return pd.Series(np.nan, index=df.index, dtype="float64")
-    return df["diversity"].map(lambda d: max(d["member_accuracy"].values())
-                               if isinstance(d, dict) and d.get("member_accuracy") else np.nan).astype(float)
+    return _from_diversity(df, "mean_disagreement")
 
 
 def ensemble_table(df: pd.DataFrame, method_order: Sequence[str] | None = None, level: float | None = None
@@ -269,7 +267,7 @@ def ensemble_table(df: pd.DataFrame, method_order: Sequence[str] | None = None, 
     for key, title in METRIC_COLUMNS.items():
         table[title] = pd.to_numeric(_column(df, key), errors="coerce")
     table["Mean Disagreement"] = _mean_disagreement(df)
-    table["Best Member Accuracy"] = _best_member_accuracy(df)
+    table["Best Member Accuracy"] = _from_diversity(df, "member_accuracy", lambda accuracies: max(accuracies.values()))
     table = _with_intervals(table, df, "Accuracy", level)
     return _sort(table, [("Method", method_order)]) if method_order is not None else table.reset_index(drop=True)
 
