@@ -3,15 +3,15 @@ from landcover_transfer.atomic_files import atomic_path
 from landcover_transfer.data import Splits
 from landcover_transfer.metrics import result_line, write_evaluation
 from landcover_transfer.plots import plot_variant_curves
-from landcover_transfer.resume import claim, fingerprint, take_over
+from landcover_transfer.resume import claim, take_over
 from landcover_transfer.tensorboard_log import tensorboard_callbacks
 from landcover_transfer.training import (
     predict_proba,
     save_inference_model,
     train_variant,
-    training_code,
     training_software,
 )
+from landcover_transfer.training_definition import is_same_training, training_record
 from landcover_transfer.workflow import data_note, load_configured_dataset, phase_switches, run_script
 
 
@@ -20,12 +20,11 @@ def main(snakemake):
     dataset = load_configured_dataset(input.dataset, params.data)
     arrays = Splits.load(input.splits).arrays(dataset)
     definition = {key: params[key] for key in ("arch", "strategy", "augmentation", "schedules", "training", "head")}
-    record = fingerprint({**definition, "weights": params.weights, "software": training_software()},
-                         files={"dataset": input.dataset, "splits": input.splits, "weights": input.get("weights"),
-                                **training_code()})
-    take_over(params.unseeded_workdir, params.workdir, record)
+    record = training_record({**definition, "weights": params.weights, "software": training_software()},
+                             files={"dataset": input.dataset, "splits": input.splits, "weights": input.get("weights")})
+    take_over(params.unseeded_workdir, params.workdir, record, is_same_training)
     with claim(params.workdir) as folder:
-        folder.adopt(record)
+        folder.adopt(record, is_same_training)
         # the live log, rewritten from the epochs the state holds (owned with the folder)
         watch = tensorboard_callbacks(snakemake.log.tensorboard, (folder.load_state() or {}).get("history", []))
         model, history, facts = train_variant(

@@ -1,8 +1,8 @@
 """Adversarial training, the defense of Question 4: an augmentation policy with an `Adversarial` entry trains
 on batches mixed with FGSM or PGD examples crafted against the current weights.
 
-Part of a training's definition (its code is in the resume fingerprint, see `training.training_code`), kept
-apart from the attacks so that a change to how models are attacked does not retrain them.
+Part of a training's definition (a change to what it computes bumps `training_definition.DEFINITION_VERSION`),
+kept apart from the attacks so that a change to how models are attacked does not retrain them.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ finished epoch, and only from state that is complete and was made by the same tr
   still trains) waits for it instead of training on the same files, then continues from its state;
   the kernel releases the lock when the owner dies, so a dead owner never blocks anyone.
 - **Fingerprint**: a digest of everything that defines the training (config entries, data and weights
-  file contents, training code, library versions). State made by another definition is discarded, with
-  one log line naming what changed.
+  file contents, library versions, the definition's version). State made by another definition is discarded,
+  with one log line naming what changed; a record of an older format is kept when the caller's `same_training`
+  says it names this training.
 - **Finished**: a finished training keeps its state and best weights (`keep_finished`), so outputs
   deleted by Snakemake are rebuilt without training again.
 - **State**: `state.json`, replaced atomically after each epoch, names the weight files it belongs to
@@ -30,11 +31,14 @@ import shutil
 import socket
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .atomic_files import read_json, write_json
 
 log = logging.getLogger(__name__)
+
+# Whether an older fingerprint record (first argument) was made by the training the current record names.
+SameTraining = Callable[[dict, dict], bool]
 
 STATE = "state.json"
 FINGERPRINT = "fingerprint.json"
@@ -57,6 +61,12 @@ def fingerprint(definition: dict, files: dict[str, str | None]) -> dict:
     return record
 
 
+def is_match(old: dict, record: dict, same_training: SameTraining | None = None) -> bool:
+    """Whether the fingerprint `old` names the training of `record` (in its format or, per `same_training`, an
+    older one)."""
+    return old.get("sha256") == record["sha256"] or (same_training is not None and same_training(old, record))
+
+
 def changed_entries(old: dict, new: dict) -> list[str]:
     """Top-level definition keys and file names whose values differ between two fingerprints."""
     names = []
@@ -72,12 +82,16 @@ class ResumeFolder:
     def __init__(self, path: Path):
         self.path = path
 
-    def adopt(self, record: dict) -> None:
-        """Keep the state if it was made by the same training definition, else empty the folder."""
+    def adopt(self, record: dict, same_training: SameTraining | None = None) -> None:
+        """Keep the state if it was made by the same training definition, else empty the folder. A record of an
+        older format that `same_training` accepts is replaced by `record`, keeping the state."""
         path = self.path / FINGERPRINT
         if path.exists():
             old = read_json(path)
-            if old.get("sha256") == record["sha256"]:
+            if is_match(old, record, same_training):
+                if old != record:
+                    write_json(path, record)
+                    log.info("resume state in %s: fingerprint record rewritten in the current format", self.path)
                 return
             log.warning("resume state in %s was made by a different training definition (changed: %s): "
                         "discarded, training starts afresh", self.path, ", ".join(changed_entries(old, record)))
@@ -136,12 +150,13 @@ class ResumeFolder:
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
-def take_over(source: str | os.PathLike, target: str | os.PathLike, record: dict) -> bool:
+def take_over(source: str | os.PathLike, target: str | os.PathLike, record: dict,
+              same_training: SameTraining | None = None) -> bool:
     """Move the resume folder `source` to `target` when `source` holds this very training (fingerprint `record`)
     and `target` holds none: a finished or half-done training whose results moved (into a seed's folder, when
     seeds got folders) continues from its state instead of training again. Returns whether it moved."""
     source, target = Path(source), Path(target)
-    if not (source / FINGERPRINT).is_file() or read_json(source / FINGERPRINT).get("sha256") != record["sha256"]:
+    if not (source / FINGERPRINT).is_file() or not is_match(read_json(source / FINGERPRINT), record, same_training):
         return False
     if target.exists() and any(entry.name != LOCK for entry in target.iterdir()):
         return False

@@ -9,7 +9,7 @@ variant (`resume.claim`) and rewrites the log from the state's history with the 
 appends the epochs it trains: no epoch is lost and none appears twice. A new training definition (the state is
 discarded) starts an empty log.
 
-Not part of the training fingerprint (`training.training_code`): logging does not change what is trained.
+Not part of the training definition (`training_definition`): logging does not change what is trained.
 """
 
 from __future__ import annotations

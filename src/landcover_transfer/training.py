@@ -11,7 +11,6 @@ it ends only its phase (the next phase still starts at its first epoch).
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from pathlib import Path
 
@@ -523,16 +522,7 @@ def pretrain_stand_in(arrays: dict, *, arch: dict, training: dict, pretrain: dic
             "selection_accuracy_inference_mode": float(selection_accuracy)}
 
 
-# ---------------------------------------------------------------- what defines a training, besides config
-
-def training_code() -> dict[str, str]:
-    """The library modules whose code defines a training (model, optimisation): part of its fingerprint,
-    so a fixed bug there retrains, while a change to plots or tables does not."""
-    from . import adversarial_training, models
-
-    return {f"code/{Path(module.__file__).name}": module.__file__
-            for module in (models, adversarial_training, sys.modules[__name__])}
-
+# ---------------------------------------------------------------- the software a training ran on (its fingerprint)
 
 def training_software() -> dict[str, str]:
     return {"tensorflow": tf.__version__, "keras": keras.__version__}
