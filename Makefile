@@ -43,7 +43,8 @@ clean-demo:
 
 # The comparisons of docs/benchmarks.md on this machine, in one run: results/bench/*.csv, the summary printed, then
 # docs/benchmarks.md written from the CSVs (sizes and sections: BENCH_ARGS, e.g. BENCH_ARGS="--size tiny" or
-# "--demo /path/to/finished/demo"; all options: PYTHONPATH=src .venv/bin/python -m landcover_transfer.bench -h).
+# "--demo /path/to/finished/demo"; all options: PYTHONPATH=src .venv/bin/python -m bench -h). The code is the
+# package bench/ beside the library (not installed with it): `-m bench` finds it from the repository root.
 # tf_keras (the study's ImageDataGenerator) goes into $(BENCH_PACKAGES) only, with --no-deps: see
 # requirements-bench.txt. bench/gpu.sh runs this target with its own Python (BENCH_PYTHON, BENCH_VENV=).
 BENCH_PYTHON ?= $(BIN)/python
@@ -56,7 +57,7 @@ $(BENCH_PACKAGES)/.installed: requirements-bench.txt | $(BENCH_VENV)
 	touch $@
 
 bench: $(BENCH_VENV) $(BENCH_PACKAGES)/.installed
-	PYTHONPATH=src:$(BENCH_PACKAGES) $(BENCH_PYTHON) -m landcover_transfer.bench $(BENCH_ARGS)
+	PYTHONPATH=src:$(BENCH_PACKAGES) $(BENCH_PYTHON) -m bench $(BENCH_ARGS)
 
 # The recipe's ablation (config/eurosat.yaml + config/recipe-dev.yaml) on the real EuroSAT sample and MobileNetV2
 # weights under $(SHARED), in its own working directory $(RECIPE_DIR), then docs/recipe.md from its tables (the

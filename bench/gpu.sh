@@ -9,7 +9,7 @@
 #
 # Options: --size study|default|tiny (the bench's size preset), --python PATH (use that environment instead of
 # installing .venv-gpu), --out DIR (CSVs; default results/bench/gpu), --docs FILE (default docs/benchmarks-gpu.md);
-# after --, options for `python -m landcover_transfer.bench` (they override these).
+# after --, options for `python -m bench` (they override these).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,4 +1,4 @@
-"""make bench (landcover_transfer.bench): a tiny run writes every section's CSV with positive figures and the docs;
+"""make bench (the bench/ package): a tiny run writes every section's CSV with positive figures and the docs;
 the docs writer renders given CSVs; a finished demo's steps are split and the slowest non-training one named.
 bench/gpu.sh: test_bench_gpu.py."""
 
@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from landcover_transfer.bench.common import load_config
-from landcover_transfer.bench.dag import generated_grid, planned_jobs
-from landcover_transfer.bench.docs import render
-from landcover_transfer.bench.overhead import SNAKEMAKE_LOG_NAME, demo_breakdown
+from bench.common import load_config
+from bench.dag import generated_grid, planned_jobs
+from bench.docs import render
+from bench.overhead import SNAKEMAKE_LOG_NAME, demo_breakdown
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "config" / "tiny.yaml"
@@ -104,7 +104,7 @@ def test_generated_grid_has_the_asked_variants_and_a_valid_ensemble():
 
 
 def bench_command(*args) -> list[str]:
-    return [sys.executable, "-m", "landcover_transfer.bench", "--size", "tiny", "--configfile", str(TINY),
+    return [sys.executable, "-m", "bench", "--size", "tiny", "--configfile", str(TINY),
             "--overhead-config", str(TINY), "--threads", "2", *map(str, args)]
 
 

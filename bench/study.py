@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import variant_ids
-from ..resume import claim, fingerprint
-from ..throughput import EpochTimer
-from ..training import train_variant
-from .common import random_images, steady_seconds, summary_row
+from bench.common import random_images, steady_seconds, summary_row
+from landcover_transfer.config import variant_ids
+from landcover_transfer.resume import claim, fingerprint
+from landcover_transfer.throughput import EpochTimer
+from landcover_transfer.training import train_variant
 
 
 def study_sizes(config: dict, images: int | None) -> tuple[int, int]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .common import REPO, summary_row
+from bench.common import REPO, summary_row
 
 TRAINING_STAGE = "training (remaining steps, selection evaluation per epoch)"
 KERAS_EPOCH_LINE = re.compile(r"^\s*\d+/\d+ - (\d+)s - ")  # Keras verbose=2: "16/16 - 51s - 3s/step - ..."
@@ -30,11 +30,12 @@ def job_stages(config: dict, variant: str, threads: int | None) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".json") as merged:
         json.dump(config, merged)
         merged.flush()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"),
+        # the repository root for `bench`, src/ for the library: the child may start in any directory
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), str(REPO / "src"),
                                                                           os.environ.get("PYTHONPATH")])),
                "TF_CPP_MIN_LOG_LEVEL": "2"}
         launched = time.time()
-        done = subprocess.run([sys.executable, "-m", "landcover_transfer.bench.job_stages", "--launched",
+        done = subprocess.run([sys.executable, "-m", "bench.job_stages", "--launched",
                                repr(launched), "--config", merged.name, "--variant", variant,
                                "--threads", str(threads or os.cpu_count())],
                               capture_output=True, text=True, env=env, check=False)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..classical import fit_model, full_proba, stops_early
-from ..data import Splits
-from .common import summary_row
+from bench.common import summary_row
+from landcover_transfer.classical import fit_model, full_proba, stops_early
+from landcover_transfer.data import Splits
 
 FAST_XGBOOST = "xgboost_fast"
 

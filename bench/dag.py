@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from .common import REPO, summary_row
+from bench.common import REPO, summary_row
 
 TARGET_SECONDS = 10.0
 

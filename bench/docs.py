@@ -1,7 +1,7 @@
 """docs/benchmarks.md from the CSVs of a bench run (never by hand), followed by bench/findings.md: what a person
 concluded from that run (targets missed and why, decisions), kept apart so that the figures are never edited:
 
-    python -m landcover_transfer.bench.docs [results/bench] [docs/benchmarks.md]
+    PYTHONPATH=src python -m bench.docs [results/bench] [docs/benchmarks.md]
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .common import REPO
+from bench.common import REPO
 
 FINDINGS = REPO / "bench" / "findings.md"
 
@@ -131,7 +131,7 @@ def render(out: Path, findings: Path | None = FINDINGS) -> str:
     facts = dict(zip(machine["fact"], machine["value"], strict=True))
     parts = [
         "# Benchmarks",
-        f"<!-- Written by `make bench` (landcover_transfer.bench.docs) from {shown(out)}/*.csv: do not edit. -->",
+        f"<!-- Written by `make bench` (bench.docs) from {shown(out)}/*.csv: do not edit. -->",
         f"Measured on {facts.get('CPU')} ({facts.get('CPU cores')} cores), GPU: {facts.get('GPU')}, on "
         f"{facts.get('date (UTC)')} UTC, size preset `{facts.get('size preset')}`. Ratios are candidate over baseline, "
         "so above 1 the candidate is better (for seconds: baseline over candidate).",

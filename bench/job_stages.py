@@ -1,6 +1,6 @@
 """One fine-tuning job of the demo, timed stage by stage in a fresh process (run by `bench.overhead`):
 
-    python -m landcover_transfer.bench.job_stages --launched <time.time() of the parent> [--variant A/S/G] ...
+    python -m bench.job_stages --launched <time.time() of the parent> [--variant A/S/G] ...
 
 Prints one JSON line: seconds of each stage, from the parent's launch (so the interpreter's start and the imports
 count, as they do in a Snakemake job) to the evaluation's outputs.
@@ -60,10 +60,10 @@ def stage_seconds(marks: dict) -> dict:
 
 
 def run_job(config: dict, variant: str, threads: int | None, clock: StageClock) -> dict:
-    from ..data import make_splits
-    from ..resume import claim, fingerprint
-    from ..synthetic import make_synthetic
-    from ..training import predict_proba, save_inference_model, train_variant
+    from landcover_transfer.resume import claim, fingerprint
+    from landcover_transfer.data import make_splits
+    from landcover_transfer.synthetic import make_synthetic
+    from landcover_transfer.training import predict_proba, save_inference_model, train_variant
 
     clock.mark("imports")
     arch, strategy, aug = variant.split("/")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config" / "config.yaml"
 
 

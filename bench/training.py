@@ -11,12 +11,12 @@ import keras
 import numpy as np
 from tensorflow.python.framework.config import is_op_determinism_enabled  # no public twin
 
-from ..adversarial_training import split_adversarial
-from ..features import build_extractor, extract
-from ..throughput import training_throughput
-from ..training import image_size_for
-from .common import summary_row
-from .pipeline import determinism, tf_data_rate
+from bench.common import summary_row
+from bench.pipeline import determinism, tf_data_rate
+from landcover_transfer.adversarial_training import split_adversarial
+from landcover_transfer.features import build_extractor, extract
+from landcover_transfer.throughput import training_throughput
+from landcover_transfer.training import image_size_for
 
 AUGMENTATION_TARGET = 0.10  # the share of training throughput an augmentation policy may cost
 

@@ -1,6 +1,6 @@
 """`make bench`: every comparison of docs/benchmarks.md in one run on this machine.
 
-    python -m landcover_transfer.bench [--size default|tiny|study] [--sections ...] [--demo DIR] [--out results/bench]
+    PYTHONPATH=src python -m bench [--size default|tiny|study] [--sections ...] [--demo DIR] [--out results/bench]
 
 Writes results/bench/<section>.csv, summary.csv (one line per comparison, as a ratio with its target) and
 machine.csv, prints the summary, then writes docs/benchmarks.md from the CSVs (`bench.docs`). Sizes come from
@@ -21,8 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pandas as pd  # noqa: E402
 
-from ..provenance import cpu_model, git_state, package_versions  # noqa: E402
-from .common import CONFIG, REPO, load_config, random_images, round_figures  # noqa: E402
+from bench.common import CONFIG, REPO, load_config, random_images, round_figures  # noqa: E402
+from landcover_transfer.provenance import cpu_model, git_state, package_versions  # noqa: E402
 
 SECTIONS = ("pipeline", "training", "switches", "augmentation", "classical", "overhead", "demo", "dag", "study")
 # Sizes per preset: `default` is `make bench` on a workstation, `study` the study's data size (bench/gpu.sh),
@@ -112,7 +112,7 @@ class Run:
     """The sections of one run, sharing the config, the runtime and one set of training images."""
 
     def __init__(self, args):
-        from ..training import configure_runtime
+        from landcover_transfer.training import configure_runtime
 
         self.args = args
         self.config = load_config(args.config, args.configfile)
@@ -125,7 +125,7 @@ class Run:
 
     @property
     def measure(self):
-        from .training import Measure
+        from bench.training import Measure
 
         if self._measure is None:
             images, labels = random_images(self.args.images, self.args.source_size, 9)
@@ -133,51 +133,51 @@ class Run:
         return self._measure
 
     def pipeline(self):
-        from .pipeline import compare_pipelines
+        from bench.pipeline import compare_pipelines
 
         return compare_pipelines(self.config, self.args.image_sizes, self.args.pipeline_images, self.batch_size,
                                  self.args.epochs)
 
     def training(self):
-        from .training import architecture_rates
+        from bench.training import architecture_rates
 
         return architecture_rates(self.measure, self.architectures), []
 
     def switches(self):
-        from .training import runtime_switches
+        from bench.training import runtime_switches
 
         return runtime_switches(self.measure, self.architectures)
 
     def augmentation(self):
-        from .training import augmentation_costs
+        from bench.training import augmentation_costs
 
         return augmentation_costs(self.measure, self.architectures, self.args.augmentations)
 
     def classical(self):
-        from .classical import classical_fits
+        from bench.classical import classical_fits
 
         return classical_fits(self.config, self.args.feature_rows, self.args.feature_dims, self.args.threads,
                               self.args.xgboost_max_bin, self.args.xgboost_early_stopping, self.args.demo)
 
     def overhead(self):
-        from .overhead import job_overhead
+        from bench.overhead import job_overhead
 
         demo_config = load_config(self.args.config, self.args.overhead_config)
         return job_overhead(demo_config, self.args.overhead_variant, self.args.threads)
 
     def demo(self):
         """A finished demo's steps (`--demo`); nothing without one."""
-        from .overhead import demo_breakdown
+        from bench.overhead import demo_breakdown
 
         return demo_breakdown(self.args.demo, self.args.demo_wall_seconds) if self.args.demo else ([], [])
 
     def dag(self):
-        from .dag import dag_scale
+        from bench.dag import dag_scale
 
         return dag_scale(self.config, [self.args.config, *self.args.configfile], self.args.grid_variants)
 
     def study(self):
-        from .study import study_projection
+        from bench.study import study_projection
 
         return study_projection(self.config, self.args.study_variant, self.args.study_images,
                                 self.args.study_epochs, self.args.threads)
@@ -216,7 +216,7 @@ def main(argv=None) -> None:
     columns = ["comparison", "baseline_value", "candidate_value", "unit", "ratio", "target", "target_met"]
     print("\n== summary\n" + frame.reindex(columns=columns).to_string(index=False))
     if args.docs:
-        from .docs import write_docs
+        from bench.docs import write_docs
 
         write_docs(out, args.docs)
         print(f"\n{args.docs} written from {out}")
