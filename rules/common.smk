@@ -22,10 +22,10 @@ from landcover_transfer.config import (
     run_ids,
     trained_seeds,
     uses_stand_in_pretraining,
-    validate_config,
     variant_ids,
     weights_for,
 )
+from landcover_transfer.config_schema import validate_config
 from landcover_transfer.errors import ConfigError
 
 try:

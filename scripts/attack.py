@@ -1,18 +1,19 @@
 from landcover_transfer.atomic_files import write_json, write_npy
-from landcover_transfer.data import Splits
+from landcover_transfer.attacks import logits_model
+from landcover_transfer.data import load_configured_dataset
+from landcover_transfer.models import load_model
 from landcover_transfer.robustness import (
     attack_set,
     ensemble_logits_model,
     evaluate_attack,
     finetune_members,
-    load_model,
-    logits_model,
     predict_labels,
     result_id,
 )
 from landcover_transfer.robustness_report import plot_adversarial_examples
+from landcover_transfer.splits import Splits
 from landcover_transfer.training import configure_runtime
-from landcover_transfer.workflow import load_configured_dataset, run_script
+from landcover_transfer.workflow import run_script
 
 
 def main(snakemake):

@@ -1,5 +1,5 @@
-from landcover_transfer.data import Splits
 from landcover_transfer.reporting import titled
+from landcover_transfer.splits import Splits
 from landcover_transfer.tables import classical_table, collect_results, correctness_by_folder, write_table
 from landcover_transfer.workflow import data_note, run_script
 

@@ -1,6 +1,6 @@
 from landcover_transfer.comparisons import CLAIMS, comparisons, comparisons_table
-from landcover_transfer.data import Splits
 from landcover_transfer.reporting import titled
+from landcover_transfer.splits import Splits
 from landcover_transfer.tables import average_over_seeds, collect_results, correctness_by_folder, write_table
 from landcover_transfer.workflow import data_note, run_script
 

@@ -2,9 +2,9 @@ from pathlib import Path
 
 import numpy as np
 
-from landcover_transfer.data import Splits
 from landcover_transfer.ensemble import load_candidates, member_trainings, run_ensemble
 from landcover_transfer.metrics import result_line, write_evaluation
+from landcover_transfer.splits import Splits
 from landcover_transfer.workflow import data_note, run_script
 
 

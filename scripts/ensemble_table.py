@@ -1,5 +1,5 @@
-from landcover_transfer.data import Splits
 from landcover_transfer.reporting import titled
+from landcover_transfer.splits import Splits
 from landcover_transfer.tables import collect_results, correctness_by_folder, ensemble_table, write_table
 from landcover_transfer.workflow import data_note, run_script
 

@@ -1,8 +1,9 @@
 import numpy as np
 
 from landcover_transfer.atomic_files import atomic_path
+from landcover_transfer.data import load_configured_dataset
 from landcover_transfer.features import extract_dataset_features
-from landcover_transfer.workflow import load_configured_dataset, run_script
+from landcover_transfer.workflow import run_script
 
 
 def main(snakemake):

@@ -1,9 +1,11 @@
 
 from landcover_transfer.atomic_files import atomic_path
-from landcover_transfer.data import Splits
+from landcover_transfer.data import load_configured_dataset
 from landcover_transfer.metrics import result_line, write_evaluation
+from landcover_transfer.phases import phase_switches
 from landcover_transfer.plots import plot_variant_curves
 from landcover_transfer.resume import claim, take_over
+from landcover_transfer.splits import Splits
 from landcover_transfer.tensorboard_log import tensorboard_callbacks
 from landcover_transfer.training import (
     predict_proba,
@@ -12,7 +14,7 @@ from landcover_transfer.training import (
     training_software,
 )
 from landcover_transfer.training_definition import is_same_training, training_record
-from landcover_transfer.workflow import data_note, load_configured_dataset, phase_switches, run_script
+from landcover_transfer.workflow import data_note, run_script
 
 
 def main(snakemake):

@@ -1,5 +1,5 @@
-from landcover_transfer.data import Splits
 from landcover_transfer.reporting import titled
+from landcover_transfer.splits import Splits
 from landcover_transfer.tables import (
     average_over_seeds,
     collect_results,

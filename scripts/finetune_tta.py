@@ -2,11 +2,12 @@
 over the 8 flips and 90-degree rotations of each image), from its saved model; no training."""
 
 from landcover_transfer.atomic_files import read_json
-from landcover_transfer.data import Splits
+from landcover_transfer.data import load_configured_dataset
 from landcover_transfer.metrics import result_line, write_evaluation
-from landcover_transfer.robustness import load_model
+from landcover_transfer.models import load_model
+from landcover_transfer.splits import Splits
 from landcover_transfer.tta import tta_proba
-from landcover_transfer.workflow import data_note, load_configured_dataset, run_script
+from landcover_transfer.workflow import data_note, run_script
 
 
 def main(snakemake):

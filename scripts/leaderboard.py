@@ -1,8 +1,8 @@
 import pandas as pd
 
-from landcover_transfer.data import Splits
 from landcover_transfer.reporting import titled
 from landcover_transfer.robustness_report import add_robust_accuracy
+from landcover_transfer.splits import Splits
 from landcover_transfer.tables import (
     average_over_seeds,
     collect_results,

@@ -1,5 +1,6 @@
-from landcover_transfer.data import make_splits
-from landcover_transfer.workflow import load_configured_dataset, run_script
+from landcover_transfer.data import load_configured_dataset
+from landcover_transfer.splits import make_splits
+from landcover_transfer.workflow import run_script
 
 
 def main(snakemake):

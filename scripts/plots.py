@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from landcover_transfer.data import Splits
+from landcover_transfer.phases import phase_switches
 from landcover_transfer.plots import plot_factor_effects, plot_leaderboard, plot_learning_curves, plot_variant_accuracy
+from landcover_transfer.splits import Splits
 from landcover_transfer.tables import (
     average_over_seeds,
     collect_results,
@@ -11,7 +12,7 @@ from landcover_transfer.tables import (
     interval_headers,
     repeated,
 )
-from landcover_transfer.workflow import data_note, phase_switches, run_script
+from landcover_transfer.workflow import data_note, run_script
 
 
 def main(snakemake):

@@ -1,8 +1,9 @@
 import logging
 
-from landcover_transfer.data import Splits
+from landcover_transfer.data import load_configured_dataset
+from landcover_transfer.splits import Splits
 from landcover_transfer.training import pretrain_stand_in
-from landcover_transfer.workflow import load_configured_dataset, run_script
+from landcover_transfer.workflow import run_script
 
 
 def main(snakemake):

@@ -3,9 +3,9 @@ from pathlib import Path
 import pandas as pd
 
 from landcover_transfer.atomic_files import read_json
-from landcover_transfer.data import Splits
 from landcover_transfer.reporting import titled
 from landcover_transfer.robustness_report import plot_accuracy_vs_eps, plot_transfer_matrix
+from landcover_transfer.splits import Splits
 from landcover_transfer.workflow import data_note, run_script
 
 

@@ -1,8 +1,8 @@
 import numpy as np
 
 from landcover_transfer.classical import build_model, fit_and_predict, seed_accuracies
-from landcover_transfer.data import Splits
 from landcover_transfer.metrics import result_line, summary_metrics, write_evaluation
+from landcover_transfer.splits import Splits
 from landcover_transfer.workflow import data_note, run_script
 
 

@@ -3,8 +3,9 @@ from pathlib import Path
 import numpy as np
 
 from landcover_transfer.atomic_files import atomic_path
-from landcover_transfer.data import Splits
+from landcover_transfer.data import load_configured_dataset
 from landcover_transfer.features import configured_extractor
+from landcover_transfer.models import load_model
 from landcover_transfer.robustness import (
     attack_set,
     check_extractor,
@@ -13,13 +14,13 @@ from landcover_transfer.robustness import (
     finetune_members,
     fit_classical,
     keras_predictor,
-    load_model,
     result_id,
     shared_features,
     transfer_matrix,
 )
+from landcover_transfer.splits import Splits
 from landcover_transfer.training import configure_runtime
-from landcover_transfer.workflow import load_configured_dataset, run_script
+from landcover_transfer.workflow import run_script
 
 
 def main(snakemake):

@@ -78,7 +78,8 @@ def test_the_shipped_recipe_and_its_ablation_are_valid_configurations():
 
     from snakemake.utils import update_config
 
-    from landcover_transfer.config import check_references, validate_config
+    from landcover_transfer.config import check_references
+    from landcover_transfer.config_schema import validate_config
 
     config_dir = Path(__file__).resolve().parents[1] / "config"
     config = yaml.safe_load((config_dir / "config.yaml").read_text())

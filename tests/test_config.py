@@ -16,8 +16,8 @@ from landcover_transfer.config import (
     ensemble_seeds,
     prestaged_weights,
     trained_seeds,
-    validate_config,
 )
+from landcover_transfer.config_schema import validate_config
 from landcover_transfer.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]

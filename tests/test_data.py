@@ -4,8 +4,9 @@ import h5py
 import numpy as np
 import pytest
 
-from landcover_transfer.data import Dataset, Splits, load_dataset, make_splits, write_dataset
+from landcover_transfer.data import Dataset, load_dataset, write_dataset
 from landcover_transfer.errors import ConfigError, DataError
+from landcover_transfer.splits import Splits, make_splits
 
 N_CLASSES, TRAIN_PER_CLASS, VAL_PER_CLASS, SIZE = 3, 6, 3, 8
 

@@ -1,8 +1,14 @@
-"""Software environments agree with requirements.txt; every job rule has conda, log (and benchmark if heavy)."""
+"""Software environments agree with requirements.txt and hold what their rules import; every job rule has conda,
+log (and benchmark if heavy)."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -117,3 +123,87 @@ def test_conda_directives_point_at_existing_env_files():
     assert len(used) >= len(RULE_FILES) - 1, "conda: directives not found; the pattern is broken"
     unknown = sorted((smk, env) for smk, env in used if env not in envs)
     assert unknown == []
+
+
+# ---------------------------------------------------------------- every rule's script imports in its environment
+# Under `--sdm conda` (the SLURM profile) each rule runs in its envs/*.yaml. A venv per env file with exactly its
+# pip part (tensorflow-cpu standing in for tensorflow[and-cuda], whose CUDA wheels are gigabytes) runs
+# tests/script_imports.py over the scripts of the rules that use it: every import, also those inside functions,
+# followed through the library. Built once per content of the env file under .env-check/.
+ENV_CHECK = REPO / ".env-check"
+GPU_EXTRA_STAND_INS = {"tensorflow[and-cuda]": "tensorflow-cpu"}
+
+
+def rule_envs_and_scripts(text: str) -> dict[str, tuple[str, str]]:
+    """Rule name -> (env file name, script path relative to the repository) of each rule with both."""
+    found = {}
+    for block in re.split(r"^(?=rule |checkpoint )", text, flags=re.M):
+        name = re.match(r"(?:rule|checkpoint)\s+(\w+)\s*:", block)
+        env = re.search(r"^    conda:\s*\n\s*\"\.\./envs/([^\"]+)\"", block, flags=re.M)
+        script = re.search(r"^    script:\s*\n\s*\"\.\./(scripts/[^\"]+)\"", block, flags=re.M)
+        if name and env and script:
+            found[name[1]] = (env[1], script[1])
+    return found
+
+
+RULE_ENVS = {name: pair for path in RULE_FILES for name, pair in rule_envs_and_scripts(path.read_text()).items()}
+
+
+def pip_requirements(env: dict) -> list[str]:
+    specs = [spec for dep in env["dependencies"] if isinstance(dep, dict) for spec in dep.get("pip", [])]
+    for extra, stand_in in GPU_EXTRA_STAND_INS.items():
+        specs = [spec.replace(extra, stand_in) for spec in specs]
+    return specs
+
+
+def env_venv(path: Path) -> Path:
+    """A venv with the pip part of env file `path`, built once for its content."""
+    specs = pip_requirements(yaml.safe_load(path.read_text()))
+    venv = ENV_CHECK / f"{path.stem}-{hashlib.sha256(' '.join(specs).encode()).hexdigest()[:12]}"
+    if not (venv / "complete").exists():
+        building = venv.with_name(venv.name + ".building")
+        shutil.rmtree(building, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", building], check=True)
+        subprocess.run([building / "bin" / "python", "-m", "pip", "install", "--quiet", *specs], check=True,
+                       capture_output=True)
+        (building / "complete").touch()
+        shutil.rmtree(venv, ignore_errors=True)
+        building.rename(venv)  # a venv's scripts name its path: used through bin/python alone, which still runs
+    return venv
+
+
+def test_every_script_rule_is_found_with_its_env():
+    scripted = {name for name in JOB_RULES if "script" in ALL_RULES[name]}
+    assert scripted and set(RULE_ENVS) == scripted
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: p.name)
+def test_every_rule_script_imports_in_its_env(path):
+    scripts = sorted({script for env, script in RULE_ENVS.values() if env == path.name})
+    assert scripts, f"no rule uses {path.name}"
+    venv = env_venv(path)
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    checked = subprocess.run([venv / "bin" / "python", REPO / "tests" / "script_imports.py", REPO / "src", *scripts],
+                             cwd=REPO, env=environment, capture_output=True, text=True)
+    assert checked.returncode == 0, f"{path.name} lacks what its rules import:\n{checked.stdout}{checked.stderr}"
+
+
+def test_the_import_check_follows_imports_inside_functions(tmp_path):
+    """The checker finds a package missing from an env when only a function of a library module imports it, and
+    leaves out imports made for type annotations only."""
+    package = tmp_path / "src" / "lib"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "light.py").write_text("from typing import TYPE_CHECKING\n"
+                                      "if TYPE_CHECKING:\n    import annotation_only\n\n"
+                                      "def curve():\n    from .heavy import fit\n")
+    (package / "heavy.py").write_text("def fit():\n    import package_absent_here\n")
+    script = tmp_path / "plot.py"
+    script.write_text("from lib.light import curve\n")
+    checked = subprocess.run([sys.executable, REPO / "tests" / "script_imports.py", tmp_path / "src", script],
+                             capture_output=True, text=True)
+    assert checked.returncode == 1
+    chain = "plot.py -> lib.light -> lib.heavy -> package_absent_here"
+    missing = "ModuleNotFoundError: No module named 'package_absent_here'"
+    assert checked.stdout.splitlines() == [f"{script}: {chain}: {missing}"]

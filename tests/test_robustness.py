@@ -12,7 +12,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from landcover_transfer import adversarial_training, robustness  # noqa: E402
+from landcover_transfer import adversarial_training, attacks, models, robustness  # noqa: E402
 from landcover_transfer.errors import ConfigError, DataError  # noqa: E402
 from landcover_transfer.synthetic import make_synthetic  # noqa: E402
 
@@ -66,8 +66,8 @@ def trained():
 def test_eps_zero_is_the_clean_accuracy_and_perturbations_stay_within_eps_and_pixel_range(trained):
     model, x, y = trained
     clean = float(np.mean(model.predict(x, verbose=0).argmax(1) == y))
-    for attack in robustness.ATTACKS:
-        result, adversarial = robustness.evaluate_attack(robustness.logits_model(model), attack, x, y, SETTINGS)
+    for attack in attacks.ATTACKS:
+        result, adversarial = robustness.evaluate_attack(attacks.logits_model(model), attack, x, y, SETTINGS)
         assert result["eps"] == SETTINGS["eps"]
         assert result["accuracy"][0] == clean
         for eps, largest in zip(result["eps"], result["max_perturbation"], strict=True):
@@ -95,8 +95,8 @@ def test_fgsm_on_a_linear_softmax_model_is_the_analytic_step():
     # d CE / d x = (softmax - onehot) W^T / 255
     gradient = ((proba - np.eye(N_CLASSES)[y]) @ kernel.T / 255).reshape(x.shape)
     expected = np.clip(x + 2.0 * np.sign(gradient), 0, 255)
-    classifier = robustness.art_classifier(robustness.logits_model(model))
-    crafted = robustness.make_attack("fgsm", classifier, 2.0, SETTINGS).generate(x=x, y=y)
+    classifier = attacks.art_classifier(attacks.logits_model(model))
+    crafted = attacks.make_attack("fgsm", classifier, 2.0, SETTINGS).generate(x=x, y=y)
     np.testing.assert_allclose(crafted, expected, rtol=0, atol=1e-4)
 
 
@@ -105,12 +105,12 @@ def test_pgd_random_start_is_the_same_for_the_same_seed_only():
     rng = np.random.default_rng(1)
     x = rng.uniform(0, 255, (20, 4, 4, 3)).astype("float32")
     y = rng.integers(0, N_CLASSES, 20)
-    classifier = robustness.art_classifier(robustness.logits_model(model))
+    classifier = attacks.art_classifier(attacks.logits_model(model))
     # one short step: the end point still depends on the start (many steps reach the same corner on a linear model)
     settings = {**SETTINGS, "pgd": {"steps": 1, "relative_step_size": 0.1, "random_start": True}}
-    first, again = (robustness.perturb("pgd", classifier, x, y, 2.0, settings) for _ in range(2))
+    first, again = (attacks.perturb("pgd", classifier, x, y, 2.0, settings) for _ in range(2))
     np.random.seed(99)  # whatever ran before does not matter: the attack seeds its own start
-    other_seed = robustness.perturb("pgd", classifier, x, y, 2.0, {**settings, "seed": 1})
+    other_seed = attacks.perturb("pgd", classifier, x, y, 2.0, {**settings, "seed": 1})
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other_seed)
     assert np.abs(first - x).max() <= 2.0 + 1e-4
@@ -118,7 +118,7 @@ def test_pgd_random_start_is_the_same_for_the_same_seed_only():
 
 def test_pgd_is_at_least_as_strong_as_fgsm(trained):
     model, x, y = trained
-    logits = robustness.logits_model(model)
+    logits = attacks.logits_model(model)
     fgsm, _ = robustness.evaluate_attack(logits, "fgsm", x, y, SETTINGS)
     pgd, _ = robustness.evaluate_attack(logits, "pgd", x, y, SETTINGS)
     assert all(p <= f for p, f in zip(pgd["accuracy"], fgsm["accuracy"], strict=True))
@@ -127,7 +127,7 @@ def test_pgd_is_at_least_as_strong_as_fgsm(trained):
 
 def test_autoattack_is_at_least_as_strong_as_pgd_and_stays_within_eps(trained):
     model, x, y = trained
-    logits = robustness.logits_model(model)
+    logits = attacks.logits_model(model)
     settings = {**SETTINGS, "autoattack": {"steps": 10, "restarts": 1, "square_queries": 50}}
     pgd, _ = robustness.evaluate_attack(logits, "pgd", x, y, settings)
     auto, adversarial = robustness.evaluate_attack(logits, "autoattack", x, y, settings)
@@ -152,21 +152,21 @@ def test_attack_subset_is_stratified_seeded_and_checked():
 def test_the_loader_refuses_a_lambda_layer_and_keeps_logits_reachable(tmp_path):
     model = tiny_cnn()
     model.save(tmp_path / "plain.keras")
-    reloaded = robustness.load_model(tmp_path / "plain.keras")
+    reloaded = models.load_model(tmp_path / "plain.keras")
     x = np.random.default_rng(0).uniform(0, 255, (4, SIZE, SIZE, 3)).astype("float32")
-    np.testing.assert_allclose(keras.ops.softmax(robustness.logits_model(reloaded).predict(x, verbose=0)),
+    np.testing.assert_allclose(keras.ops.softmax(attacks.logits_model(reloaded).predict(x, verbose=0)),
                                model.predict(x, verbose=0), atol=1e-6)
     inputs = keras.Input((SIZE, SIZE, 3))
     with_lambda = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2)(inputs))
     with_lambda.save(tmp_path / "lambda.keras")
     with pytest.raises(DataError, match="safe mode"):
-        robustness.load_model(tmp_path / "lambda.keras")
+        models.load_model(tmp_path / "lambda.keras")
 
 
 def test_a_model_without_logits_layer_is_one_clear_error():
     inputs = keras.Input((4,))
     with pytest.raises(DataError, match="no 'logits' layer"):
-        robustness.logits_model(keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs)))
+        attacks.logits_model(keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs)))
 
 
 def test_ensemble_surrogate_softmax_is_the_mean_of_member_probabilities():
@@ -205,7 +205,7 @@ def test_fgsm_training_makes_a_tiny_model_more_robust_at_eps_4():
         adversarial = {**adversarial_training._ADVERSARIAL_DEFAULTS, "attack": "fgsm", "eps": 4, "fraction": 0.5}
         model = adversarial_training.with_adversarial_training(tiny_cnn(), adversarial if policy == "fgsm" else None)
         model, x, y = trained_cnn(model)
-        result, _ = robustness.evaluate_attack(robustness.logits_model(model), "pgd", x, y,
+        result, _ = robustness.evaluate_attack(attacks.logits_model(model), "pgd", x, y,
                                                {**SETTINGS, "eps": [0, 4]})
         results[policy] = result["accuracy"]
     assert results["fgsm"][1] > results["none"][1] + 0.1, results
@@ -229,7 +229,7 @@ def test_train_variant_with_an_adversarial_policy_saves_a_plain_safe_model(tmp_p
             schedules=config["schedules"], head=config["head"], n_classes=N_CLASSES, weights=None, resume=folder)
     assert isinstance(model, adversarial_training.AdversarialTraining) and len(history) == 1
     training.save_inference_model(model, tmp_path / "model.keras")
-    reloaded = robustness.load_model(tmp_path / "model.keras")
+    reloaded = models.load_model(tmp_path / "model.keras")
     assert type(reloaded) is not adversarial_training.AdversarialTraining
     np.testing.assert_allclose(reloaded.predict(arrays["x_selection"], verbose=0),
                                model.predict(arrays["x_selection"], verbose=0), atol=1e-5)
@@ -243,7 +243,7 @@ def test_transfer_matrix_diagonal_is_the_white_box_accuracy_and_ensembles_combin
     settings = {**SETTINGS, "eps": [0, 2]}
     white_box, sources = {}, {}
     for name, m in models.items():
-        result, adversarial = robustness.evaluate_attack(robustness.logits_model(m), "pgd", x, y, settings)
+        result, adversarial = robustness.evaluate_attack(attacks.logits_model(m), "pgd", x, y, settings)
         white_box[name], sources[name] = result["accuracy"][1], adversarial[1]
     predictors = {name: robustness.keras_predictor(m, 64) for name, m in models.items()}
     x_sel, y_sel = x[:30], y[:30]

@@ -23,7 +23,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from landcover_transfer import models, resume, training  # noqa: E402
+from landcover_transfer import models, phases, resume, training  # noqa: E402
 from landcover_transfer.atomic_files import read_json  # noqa: E402
 from landcover_transfer.errors import ConfigError  # noqa: E402
 
@@ -199,24 +199,24 @@ def test_every_configured_schedule_is_known():
 
 
 def test_progressive_phase_plan():
-    phases = CONFIG["strategies"]["progressive"]["phases"]
-    first = phases[0]["epochs"]
+    progressive = CONFIG["strategies"]["progressive"]["phases"]
+    first = progressive[0]["epochs"]
     assert first == 5
 
-    plan = training.phase_plan(phases, CONFIG["training"]["epochs"])
+    plan = phases.phase_plan(progressive, CONFIG["training"]["epochs"])
     assert [(p["index"], p["start"], p["end"]) for p in plan] == [(0, 0, first), (1, first, 20)]
-    assert [p["learning_rate"] for p in plan] == [p["learning_rate"] for p in phases]
+    assert [p["learning_rate"] for p in plan] == [p["learning_rate"] for p in progressive]
     assert [p["blocks"] for p in plan] == [1, 2]
 
     # fewer epochs than phase 1: phase 1 is truncated and phase 2 never starts
-    assert [(p["index"], p["start"], p["end"]) for p in training.phase_plan(phases, 3)] == [(0, 0, 3)]
-    assert [(p["index"], p["start"], p["end"]) for p in training.phase_plan(phases, first)] == [(0, 0, first)]
-    assert [(p["index"], p["start"], p["end"]) for p in training.phase_plan(phases, first + 1)] == [
+    assert [(p["index"], p["start"], p["end"]) for p in phases.phase_plan(progressive, 3)] == [(0, 0, 3)]
+    assert [(p["index"], p["start"], p["end"]) for p in phases.phase_plan(progressive, first)] == [(0, 0, first)]
+    assert [(p["index"], p["start"], p["end"]) for p in phases.phase_plan(progressive, first + 1)] == [
         (0, 0, first), (1, first, first + 1)]
     # a single-phase strategy takes all epochs
-    assert [(p["start"], p["end"]) for p in training.phase_plan(CONFIG["strategies"]["last_block"]["phases"], 7)] \
+    assert [(p["start"], p["end"]) for p in phases.phase_plan(CONFIG["strategies"]["last_block"]["phases"], 7)] \
         == [(0, 7)]
-    assert phases[0]["epochs"] == first  # the plan does not modify the config
+    assert progressive[0]["epochs"] == first  # the plan does not modify the config
 
 
 def test_unknown_augmentation_layer_raises_config_error():
@@ -562,7 +562,7 @@ def test_a_wrong_block_prefix_of_a_later_phase_fails_before_any_training(tmp_pat
 
 
 def test_a_run_with_missing_epochs_is_never_reported_complete():
-    plan = training.phase_plan(CONFIG["strategies"]["progressive"]["phases"], 8)
+    plan = phases.phase_plan(CONFIG["strategies"]["progressive"]["phases"], 8)
     with pytest.raises(RuntimeError, match="3 epochs of 8"):
         training.check_complete({"stopped_by": "completed", "epochs_run": 3}, plan)
     training.check_complete({"stopped_by": "early_stopping", "epochs_run": 3}, plan)
@@ -648,7 +648,7 @@ def test_pretrain_stand_in_saves_weights_build_base_can_load(tmp_path, monkeypat
 TWO_RUNS = """
 import sys, numpy as np, yaml
 from landcover_transfer import resume, training
-from landcover_transfer.data import make_splits
+from landcover_transfer.splits import make_splits
 from landcover_transfer.synthetic import make_synthetic
 config = yaml.safe_load(open(sys.argv[1]))
 dataset = make_synthetic(20, 10, seed=0)

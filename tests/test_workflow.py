@@ -24,8 +24,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from landcover_transfer.accuracy_stats import wilson_interval
 from landcover_transfer.comparisons import CLAIMS, VERSUS_BEST
-from landcover_transfer.data import Splits, write_dataset
+from landcover_transfer.data import write_dataset
 from landcover_transfer.provenance import git_state, package_versions
+from landcover_transfer.splits import Splits
 from landcover_transfer.synthetic import make_synthetic
 from landcover_transfer.tables import finetune_headers, interval_headers
 from landcover_transfer.terminal import compact

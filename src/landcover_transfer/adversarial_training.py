@@ -11,9 +11,9 @@ import logging
 
 import keras
 
+from .attacks import ATTACKS, PIXEL_RANGE, logits_model
 from .config import ADVERSARIAL_ENTRY
 from .errors import ConfigError
-from .robustness import ATTACKS, PIXEL_RANGE, logits_model
 
 log = logging.getLogger(__name__)
 

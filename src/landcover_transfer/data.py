@@ -1,4 +1,4 @@
-"""The study's dataset: loading the course HDF5 file (whatever its key names), writing one, and splits.
+"""The study's dataset: loading the course HDF5 file (whatever its key names) and writing one.
 
 `load_dataset` checks everything a later step would trip over (shapes, labels, classes) and reports
 each problem as one `DataError` naming the file and the key, so a bad file fails in seconds with a
@@ -7,21 +7,18 @@ clear message instead of hours later inside a training run.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from .atomic_files import atomic_path
 from .errors import ConfigError, DataError
 
 ARRAY_KEYS = ("x_train", "y_train", "x_val", "y_val")
 CLASS_NAME_KEYS = ("class_names", "classes", "label_names")
-PROTOCOLS = ("honest", "study")
 
 # Key layouts seen in course files; "{s}" is the split name. Tried in order, first complete one wins.
 _LAYOUTS = (
@@ -94,6 +91,11 @@ def load_dataset(
     return Dataset(x_train, y_train, x_val, y_val, names)
 
 
+def load_configured_dataset(path: str | os.PathLike, data_config: dict) -> Dataset:
+    """The dataset file read with the config's explicit keys and fallback class names (`data` in the config)."""
+    return load_dataset(path, keys=data_config.get("keys") or None, class_names=data_config.get("class_names"))
+
+
 def write_dataset(path: str | os.PathLike, dataset: Dataset) -> None:
     """Write `dataset` as a study-shaped HDF5 file (uint8 images, int64 labels, `class_names` strings)."""
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
@@ -102,95 +104,6 @@ def write_dataset(path: str | os.PathLike, dataset: Dataset) -> None:
         for name in ("y_train", "y_val"):
             f.create_dataset(name, data=np.asarray(getattr(dataset, name), dtype=np.int64))
         f.create_dataset("class_names", data=np.array(dataset.class_names, dtype=h5py.string_dtype()))
-
-
-@dataclass
-class Splits:
-    """Which images fit the model, which select it (early stopping, checkpoints, ensemble weights), which evaluate it.
-
-    `honest`: the selection split is carved out of the training data, so the evaluation split is
-    never looked at before the final evaluation. `study`: the original study's way, fitting on all
-    training data and using the validation split for both selection and evaluation.
-    """
-
-    protocol: str
-    fit_index: np.ndarray  # indices into the train split
-    selection_split: str  # "train" or "val"
-    selection_index: np.ndarray  # indices into `selection_split`
-    y_selection: np.ndarray
-    y_evaluation: np.ndarray
-    class_names: list[str]
-
-    def arrays(self, dataset: Dataset) -> dict:
-        """The six arrays of this split: x_fit, y_fit, x_selection, y_selection, x_evaluation, y_evaluation."""
-        from_train = self.selection_split == "train"
-        x_sel, y_sel = (dataset.x_train, dataset.y_train) if from_train else (dataset.x_val, dataset.y_val)
-        arrays = {
-            "x_fit": _take(dataset.x_train, self.fit_index),
-            "y_fit": _take(dataset.y_train, self.fit_index),
-            "x_selection": _take(x_sel, self.selection_index),
-            "y_selection": _take(y_sel, self.selection_index),
-            "x_evaluation": dataset.x_val,
-            "y_evaluation": dataset.y_val,
-        }
-        # A splits file made from another dataset would silently train and score on the wrong images.
-        if not (np.array_equal(arrays["y_selection"], self.y_selection)
-                and np.array_equal(arrays["y_evaluation"], self.y_evaluation)):
-            raise DataError("the splits file does not match the dataset (its labels differ); rebuild the splits")
-        return arrays
-
-    def save(self, path: str | os.PathLike) -> None:
-        with atomic_path(path) as tmp:
-            np.savez(tmp, protocol=self.protocol, fit_index=self.fit_index, selection_split=self.selection_split,
-                     selection_index=self.selection_index, y_selection=self.y_selection,
-                     y_evaluation=self.y_evaluation, class_names=np.array(self.class_names, dtype=str))
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> Splits:
-        with np.load(path, allow_pickle=False) as f:
-            return cls(
-                protocol=str(f["protocol"]),
-                fit_index=f["fit_index"],
-                selection_split=str(f["selection_split"]),
-                selection_index=f["selection_index"],
-                y_selection=f["y_selection"],
-                y_evaluation=f["y_evaluation"],
-                class_names=[str(name) for name in f["class_names"]],
-            )
-
-
-def make_splits(dataset: Dataset, protocol: str, selection_fraction: float, seed: int) -> Splits:
-    """Split the data for `protocol` ("honest" or "study"); see `Splits`."""
-    n_train, n_classes = len(dataset.y_train), len(dataset.class_names)
-    if protocol == "study":
-        fit_index, selection_split, selection_index = np.arange(n_train), "val", np.arange(len(dataset.y_val))
-    elif protocol == "honest":
-        if not 0 < selection_fraction < 1:
-            raise ConfigError(f"selection_fraction must be between 0 and 1, got {selection_fraction}")
-        n_selection = math.ceil(selection_fraction * n_train)  # how train_test_split rounds test_size
-        if n_selection < n_classes or n_train - n_selection < n_classes:
-            raise ConfigError(
-                f"selection_fraction {selection_fraction} of {n_train} training images gives a selection split of "
-                f"{n_selection} and a fit split of {n_train - n_selection} images, but each needs at least one image "
-                f"per class ({n_classes} classes); use a fraction between {n_classes / n_train:.3g} and "
-                f"{1 - n_classes / n_train:.3g}")
-        try:
-            fit_index, selection_index = train_test_split(
-                np.arange(n_train), test_size=selection_fraction, stratify=dataset.y_train, random_state=seed)
-        except ValueError as error:
-            raise ConfigError(f"cannot carve a stratified selection split from the training data: {error}") from error
-        # Sorted, so the fit and selection arrays keep the file's order.
-        fit_index, selection_index, selection_split = np.sort(fit_index), np.sort(selection_index), "train"
-    else:
-        raise ConfigError(f"unknown split protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
-    y_selection = (dataset.y_train if selection_split == "train" else dataset.y_val)[selection_index]
-    return Splits(protocol, fit_index, selection_split, selection_index, y_selection, dataset.y_val.copy(),
-                  list(dataset.class_names))
-
-
-def _take(array: np.ndarray, index: np.ndarray) -> np.ndarray:
-    # Indices are sorted and unique, so a full-length index is the whole array: skip a large copy.
-    return array if len(index) == len(array) else array[index]
 
 
 def _resolve_keys(f: h5py.File, path: Path, keys: dict | None) -> dict:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import keras
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,17 @@ def _application_module(name: str):
     if module is None or not hasattr(module, "preprocess_input"):
         raise ConfigError(f"keras.applications has no module '{name}' with a preprocess_input function")
     return module
+
+
+def load_model(path: str | Path) -> keras.Model:
+    """A saved model, deserialised in Keras safe mode (no arbitrary code such as Lambda layers); the `Preprocess`
+    layer every saved variant contains is registered by this module."""
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except (ValueError, TypeError, OSError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataError(f"{path}: cannot load the model in Keras safe mode ({first_line}); "
+                        "only models saved by this workflow can be used") from None
 
 
 def resolve_weights(weights: str | None, base_dir: str | Path = ".") -> str | None:

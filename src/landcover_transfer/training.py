@@ -25,6 +25,7 @@ from .atomic_files import atomic_path
 from .config import batch_size_for
 from .errors import ConfigError
 from .models import build_finetune_model, set_trainable_blocks
+from .phases import phase_plan
 from .resume import ResumeFolder
 
 log = logging.getLogger(__name__)
@@ -160,21 +161,6 @@ def learning_rate_at(epoch: int, base_lr: float, schedule: dict, phase_epochs: i
             warmup_target=base_lr if warmup else None, warmup_steps=warmup)
         return float(keras.ops.convert_to_numpy(decay(epoch)))
     raise ConfigError(f"unknown learning-rate schedule type '{kind}'")
-
-
-def phase_plan(phases: list[dict], total_epochs: int) -> list[dict]:
-    """Global [start, end) epochs per phase; a phase without `epochs` takes what is left of `total_epochs`.
-
-    The config check refuses strategies whose phases do not all fit (`config.check_references`).
-    """
-    plan, start = [], 0
-    for index, phase in enumerate(phases):
-        length = phase.get("epochs") or (total_epochs - start)
-        end = min(start + length, total_epochs)
-        if end > start:
-            plan.append({**phase, "index": index, "start": start, "end": end})
-        start = end
-    return plan
 
 
 def monitor_mode(monitor: str) -> str:

@@ -120,20 +120,6 @@ def job_provenance() -> dict | None:
     return provenance(_JOB["params"])
 
 
-def load_configured_dataset(path, data_config: dict):
-    """The dataset file read with the config's explicit keys and fallback class names."""
-    from .data import load_dataset
-
-    return load_dataset(path, keys=data_config.get("keys") or None, class_names=data_config.get("class_names"))
-
-
 def data_note(config: dict) -> str:
     """What every title of a run on synthetic images says (plots, tables, report), else nothing."""
     return "synthetic demo data" if config["data"]["source"] == "synthetic" else ""
-
-
-def phase_switches(strategy: dict, training: dict) -> list[int]:
-    """0-based first epochs of a strategy's phases after the first (where the learning curves change course)."""
-    from .training import phase_plan  # imports TensorFlow: only for the jobs that plot learning curves
-
-    return [phase["start"] for phase in phase_plan(strategy["phases"], training["epochs"])[1:]]
