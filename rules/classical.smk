@@ -14,6 +14,7 @@ rule extract_features:
     resources:
         mem_mb=scaled("features", "mem_mb"),
         runtime=scaled("features", "runtime"),
+        gpu=resource("features", "gpu"),
     params:
         arch=arch_params("features", config["features"]["architecture"]),
         features=config["features"],

@@ -75,12 +75,14 @@ API
     Use it with ``from slurm_cluster import slurm_cluster`` in a test module (or in
     ``tests/conftest.py``); modules that each import it still share one cluster per process.
 
-``render_profile(profile_dir, dest_dir, *, default_resources=None, set_resources=None, options=None)``
+``render_profile(profile_dir, dest_dir, *, default_resources=None, set_resources=None, options=None,
+partitions=None)``
     Module function: copy a profile's ``config.yaml`` to ``dest_dir`` with values overridden
-    (``None`` deletes a key). This is the "edit the placeholders once" step, done in a test.
+    (``None`` deletes a key), beside its other files; ``partitions`` renames the partitions of its
+    ``slurm-partition-config`` file. This is the "edit the placeholders once" step, done in a test.
     It exists because Snakemake replaces a *whole* top-level profile key when the same option
     is given on the command line (``--default-resources slurm_account=x`` drops every other
-    default resource of the profile, ``--set-resources finetune:slurm_partition=gpu`` drops all
+    default resource of the profile, ``--set-resources finetune:gpu_model=a100`` drops all
     of the profile's ``set-resources``), so list-valued keys cannot be patched on the command line.
 
 Typical use (see ``tests/test_slurm_profile.py``)::
@@ -314,12 +316,15 @@ def render_profile(
     default_resources: dict | None = None,
     set_resources: dict | None = None,
     options: dict | None = None,
+    partitions: dict | None = None,
 ) -> Path:
-    """Write `dest_dir/config.yaml`: the profile with some values overridden.
+    """Write `dest_dir/config.yaml`: the profile with some values overridden, beside a copy of the profile folder's
+    other files (its `slurm-partition-config` file, which Snakemake finds relative to the profile).
 
     default_resources: {resource: value or None (= delete)}
     set_resources: {rule: {resource: value or None}}, or {rule: None} to delete a rule's entry
     options: {top-level key: value or None}
+    partitions: {partition name in the profile's partition file: the name to use instead}
     Returns dest_dir (pass it to --profile).
     """
     source = Path(profile_dir)
@@ -349,6 +354,15 @@ def render_profile(
 
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        for path in source.iterdir():
+            if path.is_file() and path != source_file:
+                shutil.copy(path, dest / path.name)
+    if partitions:
+        partition_file = dest / profile["slurm-partition-config"]
+        listed = yaml.safe_load(partition_file.read_text())
+        listed["partitions"] = {partitions.get(name, name): limits for name, limits in listed["partitions"].items()}
+        partition_file.write_text(yaml.safe_dump(listed, sort_keys=False))
     (dest / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
     return dest
 

@@ -3,6 +3,11 @@
 * `test_profiles_are_well_formed`, `test_local_profile_serialises_gpu_jobs`,
   `test_unavailable_cluster_skips_except_on_ci_as_root`, `test_parsers_of_slurm_and_snakemake_output`:
   no cluster needed.
+* `test_gpu_request_decides_the_partition`, `test_a_list_of_gpu_rules_misses_finetune_tta`: no cluster
+  needed either. Every job that the shipped configs plan goes through the SLURM plugin's own partition
+  selection under profiles/slurm (tests/slurm_placement.py): a job that requests a GPU (the config's
+  `resources`) must get the GPU partition, every other job the CPU partition; the profile of before, which
+  listed the GPU rules by name, is shown to fail that check.
 * `test_slurm_profile_end_to_end` (marker `slurm`): brings up a single-node SLURM cluster with two
   fake GPUs (tests/slurm_cluster.py), runs a toy workflow through profiles/slurm with only the
   site placeholders filled in (as a user edits them once) and the two settings a cluster without
@@ -11,7 +16,6 @@
       the CPU rule's job did not and ran on the cpu partition with the default resources;
     - a failing job is retried with attempt-scaled memory (the rule's `16000 * attempt`);
     - with keep-going its siblings still complete;
-    - the profile's set-resources entry for the not-yet-existing rule `attack` breaks nothing;
     - after the cause is removed, a rerun submits only the failed job.
   Skips where the cluster cannot run (not root, no apt-get); fails instead on CI (CI=true) as root.
 
@@ -37,15 +41,15 @@ from slurm_cluster import (  # noqa: F401  (slurm_cluster is a fixture)
     run_snakemake,
     slurm_cluster,
 )
+from slurm_placement import FALLBACK, partition_roles, planned_placements
 
 REPO = Path(__file__).resolve().parents[1]
 SLURM_PROFILE = REPO / "profiles" / "slurm"
 LOCAL_PROFILE = REPO / "profiles" / "local"
-GPU_RULES = ("finetune", "attack", "extract_features")
 ACCOUNT = "lcttest"  # Slurm lower-cases account names
 
 TOY_SNAKEFILE = r'''
-# Toy workflow with the real rule names, so profiles/slurm's set-resources apply to it.
+# Toy workflow: the GPU rules request their GPU themselves (the real ones: from the config's `resources`).
 localrules: all
 
 REPORT = ('echo "rule={rule} partition=${{SLURM_JOB_PARTITION:-none}} cuda=${{CUDA_VISIBLE_DEVICES:-none}} '
@@ -62,7 +66,7 @@ rule prepare:
     output: "results/prepare.txt"
     shell: REPORT
 
-# a GPU rule that declares its resources itself (the real one: from the config's `resources`)
+# a GPU rule
 rule finetune:
     input: "results/prepare.txt"
     output: "results/finetune.txt"
@@ -70,11 +74,11 @@ rule finetune:
     resources: gpu=1, mem_mb=lambda wildcards, attempt: 32000 * attempt
     shell: REPORT
 
-# a GPU rule (by the profile only) that fails while the flag file exists
+# a GPU rule that fails while the flag file exists
 rule extract_features:
     output: "results/extract_features.txt"
     threads: 8
-    resources: mem_mb=lambda wildcards, attempt: 16000 * attempt
+    resources: gpu=1, mem_mb=lambda wildcards, attempt: 16000 * attempt
     shell:
         "if [ -e fail.flag ]; then echo 'failing on purpose (fail.flag)' >&2; exit 1; fi; " + REPORT
 '''
@@ -91,18 +95,14 @@ def test_profiles_are_well_formed():
     for key in ("jobs", "latency-wait", "retries", "rerun-incomplete", "keep-going", "printshellcmds"):
         assert key in slurm, key
     defaults = slurm["default-resources"]
-    assert {"slurm_account", "slurm_partition", "mem_mb", "runtime"} <= set(defaults)
+    assert {"slurm_account", "mem_mb", "runtime"} <= set(defaults)
     assert "attempt" in str(defaults["mem_mb"])
-    for rule in GPU_RULES:
-        entry = slurm["set-resources"][rule]
-        # placement only: threads, memory, time and GPU counts are the config's (one source of truth)
-        assert set(entry) <= {"slurm_partition", "gpu"}, (rule, entry)
-        # one GPU partition name for all GPU rules (YAML anchor)
-        assert entry["slurm_partition"] == slurm["set-resources"]["finetune"]["slurm_partition"]
-    # extract_features asks for its GPU here (a site's choice); the other GPU rules' request is the config's
-    config_resources = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["resources"]
-    assert slurm["set-resources"]["extract_features"]["gpu"] == 1 and not config_resources["features"].get("gpu")
-    assert all(config_resources[kind]["gpu"] == 1 for kind in ("finetune", "attack", "pretrain"))
+    # placement is the plugin's choice among the partitions of this file (one for CPU jobs, one with GPUs), from
+    # each job's GPU request: a partition or GPU count given here by rule would override or bypass the config
+    assert (SLURM_PROFILE / slurm["slurm-partition-config"]).is_file()
+    assert len(set(partition_roles(SLURM_PROFILE))) == 2
+    assert "slurm_partition" not in defaults and "gpu" not in defaults
+    assert not any({"slurm_partition", "gpu"} & set(entry) for entry in (slurm.get("set-resources") or {}).values())
 
     local = yaml.safe_load((LOCAL_PROFILE / "config.yaml").read_text())
     assert "executor" not in local
@@ -159,6 +159,70 @@ def test_parsers_of_slurm_and_snakemake_output():
     assert parse_job_stats(output) == {"all": 1, "b": 2}
 
 
+# ------------------------------------------------------------------ partitions of the planned jobs
+# The shipped plans and the rules that request a GPU in each (the config's `resources.<kind>.gpu`): the study's,
+# the EuroSAT recipe (with test-time augmentation: finetune_tta), the demo (stand-in pre-training; feature
+# extraction on the laptop's CPU).
+PLANS = {
+    "config.yaml": ([], {"finetune", "attack", "extract_features"}),
+    "eurosat.yaml": ([REPO / "config" / "eurosat.yaml"], {"finetune", "finetune_tta", "attack", "extract_features"}),
+    "demo.yaml": ([REPO / "config" / "demo.yaml"], {"finetune", "pretrain_base", "attack"}),
+}
+
+
+@pytest.fixture(scope="module")
+def plan_dir(tmp_path_factory) -> Path:
+    """A working directory where every shipped config plans: the study's data file and the EuroSAT archive
+    (empty: a dry run reads neither)."""
+    workdir = tmp_path_factory.mktemp("plans")
+    (workdir / "data").mkdir()
+    (workdir / "data" / "earth_data.h5").write_bytes(b"")
+    (workdir / "data" / "EuroSAT.zip").write_bytes(b"")
+    return workdir
+
+
+def _placements(profile: Path, configfiles, workdir: Path) -> list[dict]:
+    return planned_placements(["--profile", profile, *(["--configfile", *configfiles] if configfiles else [])],
+                              cwd=workdir)
+
+
+def _misplaced(placements, cpu: str, gpu: str) -> list[tuple]:
+    """Jobs not on the GPU partition though they request a GPU, or not on the CPU partition though they do not."""
+    return [(p["rule"], p["wildcards"], p["gpu"], p["partition"]) for p in placements
+            if p["partition"] != (gpu if p["gpu"] else cpu)]
+
+
+@pytest.mark.parametrize("plan", PLANS)
+def test_gpu_request_decides_the_partition(plan, plan_dir, tmp_path):
+    configfiles, gpu_rules = PLANS[plan]
+    # conda is not installed here (and a dry run builds no environment)
+    profile = render_profile(SLURM_PROFILE, tmp_path / "profile", options={"software-deployment-method": None})
+    placements = _placements(profile, configfiles, plan_dir)
+    cpu, gpu = partition_roles(SLURM_PROFILE)
+    assert not _misplaced(placements, cpu, gpu)
+    assert FALLBACK not in {p["partition"] for p in placements}
+    assert {p["rule"] for p in placements if p["gpu"]} == gpu_rules
+    assert {p["partition"] for p in placements} == {cpu, gpu}
+
+
+def test_a_list_of_gpu_rules_misses_finetune_tta(plan_dir, tmp_path):
+    """The check above on the profile of before, which named the GPU rules: finetune_tta, which requests a GPU
+    but was not named, is caught on the CPU partition."""
+    cpu, gpu = partition_roles(SLURM_PROFILE)
+    listed = ("finetune", "attack", "pretrain_base", "extract_features")
+    profile = render_profile(
+        SLURM_PROFILE,
+        tmp_path / "profile",
+        default_resources={"slurm_partition": cpu},
+        set_resources={rule: {"slurm_partition": gpu} for rule in listed},
+        options={"software-deployment-method": None, "slurm-partition-config": None},
+    )
+    configfiles, _ = PLANS["eurosat.yaml"]
+    misplaced = _misplaced(_placements(profile, configfiles, plan_dir), cpu, gpu)
+    assert {(rule, requested, partition) for rule, _, requested, partition in misplaced} == {
+        ("finetune_tta", 1, cpu)}, misplaced
+
+
 # ------------------------------------------------------------------ on a SLURM cluster
 @pytest.mark.slurm
 def test_slurm_profile_end_to_end(slurm_cluster, tmp_path):
@@ -171,20 +235,15 @@ def test_slurm_profile_end_to_end(slurm_cluster, tmp_path):
 
     # The user's one-time edit of the placeholders, plus dropping conda (not installed here;
     # the toy has no conda envs). Everything else is profiles/slurm unchanged.
+    cpu, gpu = partition_roles(SLURM_PROFILE)
     profile = render_profile(
         SLURM_PROFILE,
         tmp_path / "profile",
-        default_resources={"slurm_account": ACCOUNT, "slurm_partition": cluster.cpu_partition},
-        set_resources={rule: {"slurm_partition": cluster.gpu_partition} for rule in GPU_RULES},
+        default_resources={"slurm_account": ACCOUNT},
+        partitions={cpu: cluster.cpu_partition, gpu: cluster.gpu_partition},
         options={"software-deployment-method": None},
     )
-    original = yaml.safe_load((SLURM_PROFILE / "config.yaml").read_text())
-    rendered = yaml.safe_load((profile / "config.yaml").read_text())
-    assert "attack" in rendered["set-resources"] and "rule attack" not in TOY_SNAKEFILE
-    for rule in GPU_RULES:  # only the partition differs from the repository's profile
-        assert {k: v for k, v in rendered["set-resources"][rule].items() if k != "slurm_partition"} == {
-            k: v for k, v in original["set-resources"][rule].items() if k != "slurm_partition"
-        }
+    assert partition_roles(profile) == (cluster.cpu_partition, cluster.gpu_partition)
 
     env = cluster.env({k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"})
     args = ["--profile", str(profile), *cluster.snakemake_cli_args()]
@@ -213,8 +272,8 @@ def test_slurm_profile_end_to_end(slurm_cluster, tmp_path):
     report = _read_report(workdir / "results/prepare.txt")
     assert report["partition"] == cluster.cpu_partition and report["cuda"] == "none", report
 
-    # GPU rule: gpu partition from the profile; --gpus=1, --cpus-per-task=8 (threads) and memory from the
-    # rule; a device assigned
+    # GPU rule: the gpu partition, the plugin's choice for its GPU request; --gpus=1, --cpus-per-task=8 (threads)
+    # and memory from the rule; a device assigned
     (finetune,) = by_rule["finetune"]
     assert finetune.partition == cluster.gpu_partition
     assert finetune.requested_gpus == 1 and finetune.allocated_gpus == 1, finetune.fields

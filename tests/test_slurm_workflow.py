@@ -52,6 +52,7 @@ from slurm_cluster import (  # noqa: F401  (slurm_cluster is a fixture)
     run_snakemake,
     slurm_cluster,
 )
+from slurm_placement import partition_roles
 
 pytestmark = pytest.mark.slurm
 
@@ -66,7 +67,8 @@ LOCAL_RULES = {
     "make_splits", "classical_table", "finetune_table", "ensemble", "ensemble_table", "leaderboard", "plots",
     "effective_config", "robustness_table", "robustness_plots", "comparisons", "provenance",
 }
-# submitted by the tiny run; extract_features goes to a GPU by the profile's decision (set-resources)
+# submitted by the tiny run; the GPU rules are those whose config `resources` entry has `gpu: 1` (extract_features:
+# config.yaml's, which the tiny config keeps)
 GPU_RULES = {"finetune", "extract_features", "attack"}
 CPU_RULES = {"synthetic_dataset", "train_classical", "transfer_matrix"}
 RESOURCE_KIND = {"finetune": "finetune", "extract_features": "features", "attack": "attack"}  # config `resources`
@@ -112,13 +114,12 @@ def _env(cluster) -> dict:
 
 def _profile(cluster, dest: Path) -> Path:
     """profiles/slurm after the user's one-time edit for this cluster, minus conda (see module doc)."""
-    original = yaml.safe_load((SLURM_PROFILE / "config.yaml").read_text())
-    gpu_rules = {rule for rule, res in (original.get("set-resources") or {}).items() if "slurm_partition" in res}
+    cpu, gpu = partition_roles(SLURM_PROFILE)
     return render_profile(
         SLURM_PROFILE,
         dest,
-        default_resources={"slurm_account": ACCOUNT, "slurm_partition": cluster.cpu_partition},
-        set_resources={rule: {"slurm_partition": cluster.gpu_partition} for rule in gpu_rules},
+        default_resources={"slurm_account": ACCOUNT},
+        partitions={cpu: cluster.cpu_partition, gpu: cluster.gpu_partition},
         # conda is not installed here; the jobs use this venv's interpreter instead
         options={"software-deployment-method": None},
     )
@@ -286,9 +287,10 @@ def test_tiny_config_through_slurm_profile(tiny_slurm_runs):
         map(_variant_key, variants))
     assert len(by_rule["train_classical"]) == len(classical)
 
-    # GPU rules: gpu partition (the profile), one GPU requested (--gpus=1) and allocated (the GRES slurmd turns
-    # into CUDA_VISIBLE_DEVICES; tests/test_slurm_profile.py checks the variable itself); threads, memory and
-    # wall time are the config's `resources` (the tiny config's), which the profile does not override
+    # GPU rules: gpu partition (the plugin's choice for a GPU request), one GPU requested (--gpus=1) and allocated
+    # (the GRES slurmd turns into CUDA_VISIBLE_DEVICES; tests/test_slurm_profile.py checks the variable itself);
+    # threads, memory and wall time are the config's `resources` (the tiny config's), which the profile does not
+    # override
     for rule in GPU_RULES:
         wanted = config["resources"][RESOURCE_KIND[rule]]
         for r in by_rule[rule]:
