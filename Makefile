@@ -7,21 +7,24 @@ DEMO := --configfile config/demo.yaml
 
 .PHONY: venv demo lint test bench benchmark recipe clean-demo screenshots
 
-$(VENV)/.installed: requirements.txt
+# With the pinned dependencies, Snakemake's logger plugin of `make demo` (LOGGER_PLUGIN, a package of its own). Not an
+# editable install: Snakemake finds logger plugins with pkgutil.iter_modules() on sys.path, which misses the import
+# hooks of editable installs.
+LOGGER_PLUGIN := snakemake-logger-plugin-landcover
+$(VENV)/.installed: requirements.txt $(LOGGER_PLUGIN)/pyproject.toml $(wildcard $(LOGGER_PLUGIN)/*/*.py)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed, found " + sys.version'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt ./$(LOGGER_PLUGIN)
 	touch $@
 
 venv: $(VENV)/.installed
 
 # The whole workflow on synthetic data (config/demo.yaml), then the HTML report. The terminal shows two lines per
-# job (its start, its result with the progress: landcover_transfer.terminal); Snakemake's full output is in
-# .snakemake/log/. pipefail: a failed run fails `make demo`.
-SHELL := /bin/bash
+# job, its start and its result with the progress (the logger plugin `landcover`: $(LOGGER_PLUGIN)/); Snakemake's
+# full output is in .snakemake/log/.
 demo: venv
-	set -o pipefail; $(SNAKEMAKE) $(DEMO) 2>&1 | PYTHONPATH=src $(BIN)/python -m landcover_transfer.terminal
+	$(SNAKEMAKE) $(DEMO) --logger landcover
 	$(BIN)/snakemake $(DEMO) --report results/report.html
 	@echo "Demo done: results/tables/leaderboard.md, results/plots/, results/report.html"
 

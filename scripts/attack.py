@@ -1,3 +1,7 @@
+from landcover_transfer.workflow import send_output_to_log
+
+send_output_to_log(snakemake)  # first: TensorFlow's import writes C++ start-up lines, which belong in the job's log
+
 from landcover_transfer.atomic_files import write_json, write_npy
 from landcover_transfer.attacks import logits_model
 from landcover_transfer.data import load_configured_dataset

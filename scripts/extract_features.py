@@ -1,3 +1,7 @@
+from landcover_transfer.workflow import send_output_to_log
+
+send_output_to_log(snakemake)  # first: TensorFlow's import writes C++ start-up lines, which belong in the job's log
+
 import numpy as np
 
 from landcover_transfer.atomic_files import atomic_path

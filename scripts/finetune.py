@@ -1,4 +1,8 @@
 
+from landcover_transfer.workflow import send_output_to_log
+
+send_output_to_log(snakemake)  # first: TensorFlow's import writes C++ start-up lines, which belong in the job's log
+
 from landcover_transfer.atomic_files import atomic_path
 from landcover_transfer.data import load_configured_dataset
 from landcover_transfer.metrics import result_line, write_evaluation

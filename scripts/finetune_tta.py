@@ -1,6 +1,10 @@
 """Rule finetune_tta: a fine-tuned variant evaluated with test-time augmentation (the mean of its probabilities
 over the 8 flips and 90-degree rotations of each image), from its saved model; no training."""
 
+from landcover_transfer.workflow import send_output_to_log
+
+send_output_to_log(snakemake)  # first: TensorFlow's import writes C++ start-up lines, which belong in the job's log
+
 from landcover_transfer.atomic_files import read_json
 from landcover_transfer.data import load_configured_dataset
 from landcover_transfer.metrics import result_line, write_evaluation

@@ -6,6 +6,7 @@ temporary directory and the repository's working tree is never touched.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,17 +15,21 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
+LOGGER_PLUGIN = REPO / "snakemake-logger-plugin-landcover"
 
 
 def _run_snakemake(workdir, *args, timeout: float = 600) -> subprocess.CompletedProcess:
-    """`snakemake -s <repo>/Snakefile -d <workdir> ARGS`; stdout and stderr captured as text.
+    """`snakemake -s <repo>/Snakefile -d <workdir> ARGS`; stdout and stderr captured as text. The working copy's
+    logger plugin is on PYTHONPATH (`--logger landcover`), ahead of an older one installed in the venv.
 
-    Put targets before options that take several values (`--configfile`, `--resources`), or
+    Put targets before options that take several values (`--configfile`, `--resources`, `--logger`), or
     Snakemake parses them as more values of that option.
     """
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
            *map(str, args)]
-    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout)
+    paths = [str(LOGGER_PLUGIN), os.environ.get("PYTHONPATH", "")]
+    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))})
 
 
 # `make test` runs two pytest-xdist workers (`--dist loadgroup`). Tests sharing an expensive session fixture go
@@ -73,7 +78,8 @@ def tiny_run(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("tiny_run")
     # The timeout only catches a hang: ~9 min alone on 2 cores, more beside the SLURM tests' jobs (make test)
     try:
-        result = _run_snakemake(workdir, "-j4", "--resources", "gpu=1", "--configfile", TINY_CONFIG, timeout=2700)
+        result = _run_snakemake(workdir, "-j4", "--logger", "landcover", "--resources", "gpu=1", "--configfile",
+                                TINY_CONFIG, timeout=2700)
     except subprocess.TimeoutExpired as error:
         pytest.fail(f"tiny workflow run still running after {error.timeout} s:\n{str(error.stdout)[-6000:]}",
                     pytrace=False)

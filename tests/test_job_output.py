@@ -1,14 +1,16 @@
-"""The terminal shows Snakemake's progress and one result line per job (landcover_transfer.workflow).
+"""A job's output goes to its log, and its result line reaches the terminal through the logger plugin
+(landcover_transfer.workflow, snakemake-logger-plugin-landcover/).
 
 TensorFlow writes start-up lines from C++ while it is imported (on CPUs with AVX-512 VNNI or AMX: the oneDNN
-notice), before any setting is read: in a job before the script's `run_script` runs, and in the Snakemake process
-itself when it probes the configuration. Here a script writes to file descriptor 2 as TensorFlow's import does, so
-the tests do not depend on the machine's CPU.
+notice), before any setting is read: in a job (its script sends its output to the log first), and in the Snakemake
+process itself when it probes the configuration. Here a script writes to file descriptor 2 as TensorFlow's import
+does, so the tests do not depend on the machine's CPU.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,11 +31,10 @@ rule job:
 SCRIPT = """
 import os
 
-import landcover_transfer.atomic_files  # any module of the package, imported first as the workflow's scripts do
+from landcover_transfer.workflow import run_script, send_output_to_log
 
+send_output_to_log(snakemake)  # as the scripts that import TensorFlow do first
 os.write(2, b"start-up line written from C++\\n")
-
-from landcover_transfer.workflow import run_script  # noqa: E402
 
 
 def main(snakemake):
@@ -49,16 +50,17 @@ run_script(snakemake, main)
 def test_output_written_on_import_goes_to_the_log_and_the_terminal_shows_the_result_line(tmp_path):
     (tmp_path / "Snakefile").write_text(SNAKEFILE)
     (tmp_path / "job.py").write_text(SCRIPT)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
-    run = subprocess.run([sys.executable, "-m", "snakemake", "-j1"], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=300)
+    paths = [str(REPO / "src"), str(REPO / "snakemake-logger-plugin-landcover"), os.environ.get("PYTHONPATH", "")]
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-j1", "--logger", "landcover"], cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)}, capture_output=True, text=True,
+                         timeout=300)
     terminal = run.stdout + run.stderr
     assert run.returncode == 0, terminal
-    assert "    job: made done.txt [" in terminal
+    assert re.search(r"^\[1/1\] job: made done.txt \[\d+ s\]$", terminal, re.M), terminal
     assert "start-up line" not in terminal and "output of the job" not in terminal, terminal
     log = (tmp_path / "logs/job.log").read_text()
     assert log.startswith("start-up line written from C++\noutput of the job\n"), log
-    assert "job: made done.txt" in log
+    assert re.search(r"INFO Result: job: made done.txt$", log, re.M), log
 
 
 def test_stderr_held_back_hides_what_the_block_writes_below_python(capfd):

@@ -6,13 +6,15 @@ import logging
 import os
 import sys
 import tempfile
-import time
 from contextlib import contextmanager
-from typing import Callable, TextIO
+from typing import Callable
 
 from .errors import LandcoverError
 
 log = logging.getLogger("landcover_transfer")
+
+#: Before the result line a job writes to its log; the logger plugin snakemake_logger_plugin_landcover reads it there.
+RESULT_MARKER = "Result: "
 
 # The running job's params (set by run_script): every result file it writes records them (`job_provenance`)
 # without each script passing them along.
@@ -22,14 +24,13 @@ _JOB: dict = {}
 def run_script(snakemake, main: Callable[[object], str | None]) -> None:
     """Run `main(snakemake)` with stdout/stderr (also TensorFlow's C++ output) going to the rule's log.
 
-    `main` returns one line saying what the job produced (or None): it goes to the log and, with the
-    job's time, to the terminal, which otherwise shows only Snakemake's progress. An expected error (bad
-    data, bad config) ends the job with one line naming the problem, written to the log and to the
-    terminal; anything else keeps its traceback, since that is a bug to report.
+    `main` returns one line saying what the job produced (or None): it goes to the log after the marker
+    `Result: `, where the terminal's logger plugin (`--logger landcover`) reads it when the job ends. An expected
+    error (bad data, bad config) ends the job with one line naming the problem, in the log (shown with
+    --show-failed-logs); anything else keeps its traceback, since that is a bug to report.
     """
-    started = time.monotonic()
     _JOB.update(params=dict(snakemake.params.items()))
-    terminal = send_output_to_log(snakemake)
+    send_output_to_log(snakemake)
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s",
@@ -39,41 +40,36 @@ def run_script(snakemake, main: Callable[[object], str | None]) -> None:
     try:
         result = main(snakemake)
         if result:
-            log.info(result)
-            print(f"    {result} [{time.monotonic() - started:.0f} s]", file=terminal, flush=True)
+            log.info("%s%s", RESULT_MARKER, result)
     except LandcoverError as error:
-        message = f"Error in rule {snakemake.rule}: {error}"
-        log.error(message)
-        print(message, file=terminal, flush=True)
+        log.error("Error in rule %s: %s", snakemake.rule, error)
         sys.exit(1)
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
 
 
-# The terminal's stream once this process's output goes to its job's log (set once per process).
-_TERMINAL: list = []
+# The log this process's output already goes to (set once per process).
+_SENT_TO: list[str] = []
 
 
-def send_output_to_log(snakemake) -> TextIO:
+def send_output_to_log(snakemake) -> None:
     """Send this process's file descriptors 1 and 2 to the job's log (its first `log:` file), so that output
-    written below Python (TensorFlow's C++ logging) lands there too; returns a stream to the terminal.
+    written below Python (TensorFlow's C++ logging) lands there too.
 
-    Once per process: the package's import already calls it in a job (see `__init__.py`), and later calls
-    return the same stream without truncating the log again. A rule without a log keeps its output.
+    A script that imports TensorFlow calls it first, before that import writes its C++ start-up lines; `run_script`
+    calls it again, which then neither truncates the log nor opens it twice. A rule without a log keeps its output.
     """
-    if not _TERMINAL:
-        _TERMINAL.append(os.fdopen(os.dup(2), "w"))
-        log_path = snakemake.log[0] if len(snakemake.log) else None
-        if log_path:
-            os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
-            log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(log_fd, 1)
-            os.dup2(log_fd, 2)
-            os.close(log_fd)
-    return _TERMINAL[0]
+    log_path = snakemake.log[0] if len(snakemake.log) else None
+    if log_path and not _SENT_TO:
+        os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
+        _SENT_TO.append(log_path)
 
 
 @contextmanager
@@ -100,14 +96,6 @@ def stderr_held_back():
             held.seek(0)
             sys.stderr.write(held.read().decode(errors="replace"))
         held.close()
-
-
-def snakemake_job():
-    """The `snakemake` object of the Snakemake `script:` job this process runs (its preamble defines it in
-    `__main__` before the script's first line), else None."""
-    containers = sys.modules.get("snakemake.iocontainers")
-    job = getattr(sys.modules.get("__main__"), "snakemake", None)
-    return job if containers is not None and isinstance(job, containers.Snakemake) else None
 
 
 def job_provenance() -> dict | None:
