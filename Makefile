@@ -28,10 +28,12 @@ demo: venv
 	$(BIN)/snakemake $(DEMO) --report results/report.html
 	@echo "Demo done: results/tables/leaderboard.md, results/plots/, results/report.html"
 
-# ruff (pyflakes, pycodestyle, bugbear, isort; settings in pyproject.toml) and snakefmt on the workflow files.
+# ruff (pyflakes, pycodestyle, bugbear, isort; settings in pyproject.toml), snakefmt on the workflow files, and the
+# library's layers and cycles (import-linter: the contracts in pyproject.toml).
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/snakefmt --check Snakefile rules/
+	PYTHONPATH=src $(BIN)/lint-imports --no-cache
 
 # Two pytest-xdist workers: the SLURM tests mostly wait on the scheduler while the other worker computes
 # (tests/conftest.py groups the tests that share an expensive fixture on one worker).
@@ -85,9 +87,9 @@ recipe: venv
 		printf '\n## Classical models on the features of the recipe\n\n'; cat $(RECIPE_DIR)/results/tables/classical.md) \
 		> docs/recipe.md.tmp && mv docs/recipe.md.tmp docs/recipe.md
 
-# The old name of `make bench` (training images/s alone: python -m landcover_transfer.throughput).
+# The old name of `make bench` (training images/s alone: PYTHONPATH=src python -m bench.throughput).
 benchmark: bench
 
 # What a reader of results/report.html sees: its first page and every table, as PNGs (headless Chromium).
 screenshots: venv
-	PYTHONPATH=src $(BIN)/python -m landcover_transfer.screenshots results/report.html results/screenshots
+	PYTHONPATH=src $(BIN)/python -m landcover_transfer.reporting.screenshots results/report.html results/screenshots

@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pandas as pd  # noqa: E402
 
 from bench.common import CONFIG, REPO, load_config, random_images, round_figures  # noqa: E402
-from landcover_transfer.provenance import cpu_model, git_state, package_versions  # noqa: E402
+from landcover_transfer.workflow.provenance import cpu_model, git_state, package_versions  # noqa: E402
 
 SECTIONS = ("pipeline", "training", "switches", "augmentation", "classical", "overhead", "demo", "dag", "study")
 # Sizes per preset: `default` is `make bench` on a workstation, `study` the study's data size (bench/gpu.sh),
@@ -112,7 +112,7 @@ class Run:
     """The sections of one run, sharing the config, the runtime and one set of training images."""
 
     def __init__(self, args):
-        from landcover_transfer.training import configure_runtime
+        from landcover_transfer.finetune.training import configure_runtime
 
         self.args = args
         self.config = load_config(args.config, args.configfile)

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import summary_row
-from landcover_transfer.classical import fit_model, full_proba, stops_early
-from landcover_transfer.splits import Splits
+from landcover_transfer.classical.estimators import fit_model, full_proba, stops_early
+from landcover_transfer.data.splits import Splits
 
 FAST_XGBOOST = "xgboost_fast"
 

@@ -60,10 +60,10 @@ def stage_seconds(marks: dict) -> dict:
 
 
 def run_job(config: dict, variant: str, threads: int | None, clock: StageClock) -> dict:
-    from landcover_transfer.resume import claim, fingerprint
-    from landcover_transfer.splits import make_splits
-    from landcover_transfer.synthetic import make_synthetic
-    from landcover_transfer.training import predict_proba, save_inference_model, train_variant
+    from landcover_transfer.data.splits import make_splits
+    from landcover_transfer.data.synthetic import make_synthetic
+    from landcover_transfer.finetune.resume import claim, fingerprint
+    from landcover_transfer.finetune.training import predict_proba, save_inference_model, train_variant
 
     clock.mark("imports")
     arch, strategy, aug = variant.split("/")

@@ -15,7 +15,7 @@ from tensorflow.python.framework.config import (  # no public twins of disable a
 )
 
 from bench.common import random_images, summary_row
-from landcover_transfer.training import build_augmentation, make_dataset
+from landcover_transfer.finetune.pipeline import build_augmentation, make_dataset
 
 # The study's generator (DL_assignment2): what config.yaml's `standard` policy translates into Keras layers.
 STUDY_GENERATOR = {"rotation_range": 10, "width_shift_range": 0.1, "height_shift_range": 0.1,

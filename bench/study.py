@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import random_images, steady_seconds, summary_row
-from landcover_transfer.config import variant_ids
-from landcover_transfer.resume import claim, fingerprint
-from landcover_transfer.throughput import EpochTimer
-from landcover_transfer.training import train_variant
+from bench.throughput import EpochTimer
+from landcover_transfer.finetune.resume import claim, fingerprint
+from landcover_transfer.finetune.training import train_variant
+from landcover_transfer.workflow.config import variant_ids
 
 
 def study_sizes(config: dict, images: int | None) -> tuple[int, int]:

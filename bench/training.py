@@ -13,10 +13,10 @@ from tensorflow.python.framework.config import is_op_determinism_enabled  # no p
 
 from bench.common import summary_row
 from bench.pipeline import determinism, tf_data_rate
-from landcover_transfer.adversarial_training import split_adversarial
-from landcover_transfer.features import build_extractor, extract
-from landcover_transfer.throughput import training_throughput
-from landcover_transfer.training import image_size_for
+from bench.throughput import training_throughput
+from landcover_transfer.classical.features import build_extractor, extract
+from landcover_transfer.finetune.adversarial_training import split_adversarial
+from landcover_transfer.finetune.training import image_size_for
 
 AUGMENTATION_TARGET = 0.10  # the share of training throughput an augmentation policy may cost
 

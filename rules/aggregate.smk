@@ -21,7 +21,7 @@ rule leaderboard:
     message:
         "Leaderboard -> {output.html}"
     script:
-        "../scripts/leaderboard.py"
+        "../scripts/aggregate/leaderboard.py"
 
 
 rule plots:
@@ -61,7 +61,7 @@ rule plots:
     message:
         "Plots -> results/plots/"
     script:
-        "../scripts/plots.py"
+        "../scripts/aggregate/plots.py"
 
 
 rule comparisons:
@@ -88,7 +88,7 @@ rule comparisons:
     message:
         "Comparisons (paired tests) -> {output.html}"
     script:
-        "../scripts/comparisons.py"
+        "../scripts/aggregate/comparisons.py"
 
 
 rule effective_config:
@@ -119,7 +119,7 @@ rule effective_config:
     message:
         "Effective configuration -> {output.html}"
     script:
-        "../scripts/effective_config.py"
+        "../scripts/aggregate/effective_config.py"
 
 
 rule provenance:
@@ -149,7 +149,7 @@ rule provenance:
     message:
         "Provenance of every result -> {output.html}"
     script:
-        "../scripts/provenance.py"
+        "../scripts/aggregate/provenance.py"
 
 
 # The study's summary: the leaderboard across all parts, the plots and the configuration that produced them.
@@ -183,4 +183,4 @@ rule ablation_table:
     message:
         "Ablation table -> {output.md}"
     script:
-        "../scripts/ablation_table.py"
+        "../scripts/aggregate/ablation_table.py"

@@ -23,7 +23,7 @@ rule extract_features:
     message:
         "Frozen features for the classical models from {input} -> {output}"
     script:
-        "../scripts/extract_features.py"
+        "../scripts/classical/extract_features.py"
 
 
 rule train_classical:
@@ -57,7 +57,7 @@ rule train_classical:
     message:
         "Classical model {wildcards.model}"
     script:
-        "../scripts/train_classical.py"
+        "../scripts/classical/train_classical.py"
 
 
 rule classical_table:
@@ -78,7 +78,7 @@ rule classical_table:
     message:
         "Table 4 -> {output.html}"
     script:
-        "../scripts/classical_table.py"
+        "../scripts/classical/classical_table.py"
 
 
 rule all_classical:

@@ -10,7 +10,7 @@ SRC = str(Path(workflow.basedir) / "src")
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])))
 sys.path.insert(0, SRC)
 
-from landcover_transfer.config import (
+from landcover_transfer.workflow.config import (
     ablation_batch_sizes,
     ablation_folders,
     check_inputs,
@@ -25,8 +25,8 @@ from landcover_transfer.config import (
     variant_ids,
     weights_for,
 )
-from landcover_transfer.config_schema import validate_config
-from landcover_transfer.errors import ConfigError
+from landcover_transfer.workflow.config_schema import validate_config
+from landcover_transfer.workflow.errors import ConfigError
 
 try:
     validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
@@ -38,10 +38,10 @@ except ConfigError as error:
 
 onstart:
     # Before any job (not in dry runs: it imports Keras): augmentation layers and optimizers built and tried once.
-    from landcover_transfer.workflow import stderr_held_back
+    from landcover_transfer.workflow.jobs import stderr_held_back
 
     with stderr_held_back():  # TensorFlow's start-up lines from C++, in this process
-        from landcover_transfer.training import probe_augmentations, probe_phases
+        from landcover_transfer.finetune.training import probe_augmentations, probe_phases
 
         problems = probe_augmentations({name: config["augmentations"][name] for name in AUGMENTATIONS})
         problems += probe_phases({name: config["strategies"][name] for name in STRATEGIES})

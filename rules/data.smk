@@ -13,7 +13,7 @@ rule synthetic_dataset:
     message:
         "Synthetic demo images -> {output}"
     script:
-        "../scripts/synthetic_dataset.py"
+        "../scripts/data/synthetic_dataset.py"
 
 
 rule eurosat_to_h5:
@@ -32,7 +32,7 @@ rule eurosat_to_h5:
     message:
         "EuroSAT release {input} -> {output}"
     script:
-        "../scripts/eurosat_to_h5.py"
+        "../scripts/data/eurosat_to_h5.py"
 
 
 rule make_splits:
@@ -51,35 +51,7 @@ rule make_splits:
     message:
         "Fit, selection and evaluation splits of {input} -> {output}"
     script:
-        "../scripts/make_splits.py"
-
-
-rule pretrain_base:
-    input:
-        dataset=get_dataset,
-        splits="results/data/splits.npz",
-    output:
-        "results/pretrained/{arch}.weights.h5",
-    log:
-        "logs/pretrain/{arch}.log",
-    benchmark:
-        "benchmarks/pretrain/{arch}.tsv"
-    conda:
-        "../envs/tensorflow.yaml"
-    threads: resource("pretrain", "threads")
-    resources:
-        mem_mb=scaled("pretrain", "mem_mb"),
-        runtime=scaled("pretrain", "runtime"),
-        gpu=resource("pretrain", "gpu"),
-    params:
-        arch=arch_params("pretrain"),
-        data=data_reading(),
-        training=used(config["training"], PRETRAIN_TRAINING_KEYS),
-        pretrain=config["pretrain"],
-    message:
-        "Stand-in pre-training of {wildcards.arch} (weights: null) -> {output}"
-    script:
-        "../scripts/pretrain_base.py"
+        "../scripts/data/make_splits.py"
 
 
 rule all_data:

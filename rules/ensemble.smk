@@ -23,7 +23,7 @@ rule ensemble:
     message:
         "Ensemble {wildcards.method}"
     script:
-        "../scripts/ensemble.py"
+        "../scripts/ensemble/ensemble.py"
 
 
 rule ensemble_table:
@@ -45,7 +45,7 @@ rule ensemble_table:
     message:
         "Ensemble table -> {output.html}"
     script:
-        "../scripts/ensemble_table.py"
+        "../scripts/ensemble/ensemble_table.py"
 
 
 rule all_ensemble:

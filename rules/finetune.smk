@@ -1,3 +1,31 @@
+rule pretrain_base:
+    input:
+        dataset=get_dataset,
+        splits="results/data/splits.npz",
+    output:
+        "results/pretrained/{arch}.weights.h5",
+    log:
+        "logs/pretrain/{arch}.log",
+    benchmark:
+        "benchmarks/pretrain/{arch}.tsv"
+    conda:
+        "../envs/tensorflow.yaml"
+    threads: resource("pretrain", "threads")
+    resources:
+        mem_mb=scaled("pretrain", "mem_mb"),
+        runtime=scaled("pretrain", "runtime"),
+        gpu=resource("pretrain", "gpu"),
+    params:
+        arch=arch_params("pretrain"),
+        data=data_reading(),
+        training=used(config["training"], PRETRAIN_TRAINING_KEYS),
+        pretrain=config["pretrain"],
+    message:
+        "Stand-in pre-training of {wildcards.arch} (weights: null) -> {output}"
+    script:
+        "../scripts/finetune/pretrain_base.py"
+
+
 rule finetune:
     input:
         dataset=get_dataset,
@@ -65,7 +93,7 @@ rule finetune:
     message:
         "Fine-tuning {wildcards.arch}/{wildcards.strategy}/{wildcards.aug} (seed {wildcards.seed})"
     script:
-        "../scripts/finetune.py"
+        "../scripts/finetune/finetune.py"
 
 
 rule finetune_tta:
@@ -97,7 +125,7 @@ rule finetune_tta:
     message:
         "Test-time augmentation of {wildcards.arch}/{wildcards.strategy}/{wildcards.aug} (seed {wildcards.seed})"
     script:
-        "../scripts/finetune_tta.py"
+        "../scripts/finetune/finetune_tta.py"
 
 
 rule finetune_table:
@@ -120,7 +148,7 @@ rule finetune_table:
     message:
         "Table 5 -> {output.html}"
     script:
-        "../scripts/finetune_table.py"
+        "../scripts/finetune/finetune_table.py"
 
 
 rule all_finetune:

@@ -35,7 +35,7 @@ rule attack:
     message:
         "Attacking {wildcards.target} with {wildcards.attack}"
     script:
-        "../scripts/attack.py"
+        "../scripts/robustness/attack.py"
 
 
 rule transfer_matrix:
@@ -77,7 +77,7 @@ rule transfer_matrix:
     message:
         "Transfer matrix -> {output.csv}"
     script:
-        "../scripts/transfer_matrix.py"
+        "../scripts/robustness/transfer_matrix.py"
 
 
 rule robustness_table:
@@ -126,7 +126,7 @@ rule robustness_table:
     message:
         "Robustness tables -> results/tables/"
     script:
-        "../scripts/robustness_table.py"
+        "../scripts/robustness/robustness_table.py"
 
 
 rule robustness_plots:
@@ -155,7 +155,7 @@ rule robustness_plots:
     message:
         "Robustness plots -> results/plots/"
     script:
-        "../scripts/robustness_plots.py"
+        "../scripts/robustness/robustness_plots.py"
 
 
 rule all_robustness:

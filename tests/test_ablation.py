@@ -1,12 +1,17 @@
-"""ablation.py: the recipe's ablation table from the rows' results; config checks of the rows."""
+"""aggregate/ablation.py: the recipe's ablation table from the rows' results; config checks of the rows."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from landcover_transfer.ablation import ablation_table, per_class_over_seeds, recipe_markdown, seconds_per_epoch
-from landcover_transfer.config import ablation_batch_sizes, ablation_folders, ablation_problems
+from landcover_transfer.aggregate.ablation import (
+    ablation_table,
+    per_class_over_seeds,
+    recipe_markdown,
+    seconds_per_epoch,
+)
+from landcover_transfer.workflow.config import ablation_batch_sizes, ablation_folders, ablation_problems
 
 ROWS = [{"label": "base", "variant": "a/s/none"},
         {"label": "more", "variant": "a/t/none", "test_time_augmentation": True, "final": True}]
@@ -78,8 +83,8 @@ def test_the_shipped_recipe_and_its_ablation_are_valid_configurations():
 
     from snakemake.utils import update_config
 
-    from landcover_transfer.config import check_references
-    from landcover_transfer.config_schema import validate_config
+    from landcover_transfer.workflow.config import check_references
+    from landcover_transfer.workflow.config_schema import validate_config
 
     config_dir = Path(__file__).resolve().parents[1] / "config"
     config = yaml.safe_load((config_dir / "config.yaml").read_text())

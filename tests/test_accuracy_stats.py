@@ -7,7 +7,7 @@ from math import comb
 import numpy as np
 import pytest
 
-from landcover_transfer.accuracy_stats import (
+from landcover_transfer.evaluation.accuracy_stats import (
     MCNEMAR,
     PERMUTATION,
     bootstrap_interval,
@@ -20,7 +20,7 @@ from landcover_transfer.accuracy_stats import (
     permutation_p_value,
     wilson_interval,
 )
-from landcover_transfer.errors import DataError
+from landcover_transfer.workflow.errors import DataError
 
 
 def test_wilson_interval_covers_the_true_accuracy_at_the_nominal_rate():

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
-from landcover_transfer.classical import build_model, fit_and_predict, seed_accuracies
-from landcover_transfer.errors import ConfigError
-from landcover_transfer.synthetic import make_synthetic
+from landcover_transfer.classical.estimators import build_model, fit_and_predict, seed_accuracies
+from landcover_transfer.data.synthetic import make_synthetic
+from landcover_transfer.workflow.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -114,7 +114,7 @@ def test_xgboost_params_are_checked_when_fitting_starts(data):
 def test_xgboost_logs_its_progress_with_an_eta(caplog):
     rng = np.random.default_rng(0)
     x, y = rng.random((60, 4)), rng.integers(0, 3, 60)
-    with caplog.at_level("INFO", logger="landcover_transfer.classical"):
+    with caplog.at_level("INFO", logger="landcover_transfer.classical.estimators"):
         build_model({"estimator": "XGBClassifier", "params": {"n_estimators": 20, "max_depth": 2}}, 1).fit(x, y)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("xgboost: ")]
     assert len(lines) == 10  # every 10% of the rounds
@@ -123,7 +123,7 @@ def test_xgboost_logs_its_progress_with_an_eta(caplog):
 
 
 def test_xgboost_early_stopping_stops_on_the_selection_split_and_predicts_with_the_best_round(data):
-    from landcover_transfer.classical import fit_stopping_on_selection
+    from landcover_transfer.classical.estimators import fit_stopping_on_selection
 
     spec = {"estimator": "XGBClassifier", "scale": True,  # the scaler must see the selection images too
             "params": {"n_estimators": 400, "learning_rate": 0.5, "max_depth": 3, "early_stopping_rounds": 5,

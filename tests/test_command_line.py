@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from landcover_transfer.data import write_dataset
-from landcover_transfer.synthetic import make_synthetic
+from landcover_transfer.data.dataset import write_dataset
+from landcover_transfer.data.synthetic import make_synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()

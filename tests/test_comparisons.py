@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from landcover_transfer.accuracy_stats import MCNEMAR, PERMUTATION, holm, mcnemar_exact, permutation_p_value
-from landcover_transfer.comparisons import (
+from landcover_transfer.aggregate.comparisons import (
     CLAIMS,
     VERSUS_BEST,
     augmentation_claims,
@@ -17,7 +16,8 @@ from landcover_transfer.comparisons import (
     ensemble_claims,
     finetune_vs_classical,
 )
-from landcover_transfer.tables import average_over_seeds, write_table
+from landcover_transfer.evaluation.accuracy_stats import MCNEMAR, PERMUTATION, holm, mcnemar_exact, permutation_p_value
+from landcover_transfer.reporting.tables import average_over_seeds, write_table
 
 GRID = {"architectures": ["vgg16", "mobilenet_v2"], "strategies": ["last_block", "last_two_blocks", "progressive"],
         "augmentations": ["none", "standard"]}

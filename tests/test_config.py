@@ -10,15 +10,15 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config, validate
 
-from landcover_transfer.config import (
+from landcover_transfer.workflow.config import (
     check_inputs,
     check_references,
     ensemble_seeds,
     prestaged_weights,
     trained_seeds,
 )
-from landcover_transfer.config_schema import validate_config
-from landcover_transfer.errors import ConfigError
+from landcover_transfer.workflow.config_schema import validate_config
+from landcover_transfer.workflow.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"

@@ -4,9 +4,9 @@ import h5py
 import numpy as np
 import pytest
 
-from landcover_transfer.data import Dataset, load_dataset, write_dataset
-from landcover_transfer.errors import ConfigError, DataError
-from landcover_transfer.splits import Splits, make_splits
+from landcover_transfer.data.dataset import Dataset, load_dataset, write_dataset
+from landcover_transfer.data.splits import Splits, make_splits
+from landcover_transfer.workflow.errors import ConfigError, DataError
 
 N_CLASSES, TRAIN_PER_CLASS, VAL_PER_CLASS, SIZE = 3, 6, 3, 8
 

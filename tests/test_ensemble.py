@@ -9,20 +9,12 @@ from collections.abc import Mapping
 import numpy as np
 import pytest
 
-from landcover_transfer.ensemble import (
-    diversity,
-    diversity_report,
-    ensemble_proba_selection,
-    load_candidates,
-    majority_vote_proba,
-    member_trainings,
-    run_ensemble,
-    select_members,
-    soft_vote,
-    stacking,
-    weighted_vote,
-)
-from landcover_transfer.errors import ConfigError
+from landcover_transfer.ensemble.diversity import diversity, diversity_report
+from landcover_transfer.ensemble.members import load_candidates, member_trainings, select_members
+from landcover_transfer.ensemble.methods import ensemble_proba_selection, run_ensemble
+from landcover_transfer.ensemble.stacking import stacking
+from landcover_transfer.ensemble.voting import majority_vote_proba, soft_vote, weighted_vote
+from landcover_transfer.workflow.errors import ConfigError
 
 
 def rows(*probabilities):

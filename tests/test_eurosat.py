@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from landcover_transfer.data import load_dataset
-from landcover_transfer.errors import ConfigError, DataError
-from landcover_transfer.eurosat import convert_eurosat
+from landcover_transfer.data.dataset import load_dataset
+from landcover_transfer.data.eurosat import convert_eurosat
+from landcover_transfer.workflow.errors import ConfigError, DataError
 
 STUDY_CLASSES = ["AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial",
                  "Pasture", "PermanentCrop", "Residential", "River"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from landcover_transfer.splits import Splits
+from landcover_transfer.data.splits import Splits
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"

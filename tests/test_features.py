@@ -1,4 +1,4 @@
-"""features.py: the classical branch's frozen extractor (the shipped `features` config: VGG16 at 64x64 gives
+"""classical/features.py: the classical branch's frozen extractor (the shipped `features` config: VGG16 at 64x64 gives
 2x2x512 = 2048 features) and batched extraction."""
 
 import os
@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from landcover_transfer import features  # noqa: E402
+from landcover_transfer.classical import features  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
@@ -100,7 +100,7 @@ def test_average_pooling_gives_one_feature_per_channel_at_any_resolution():
 def test_dihedral_features_are_the_mean_over_the_8_views_and_the_same_for_every_view():
     """`features.test_time_augmentation: dihedral`: the extractor's output is the mean of the one-view extractor's
     over tta.dihedral_views, so all 8 orientations of an image get the same features (and differ from one view's)."""
-    from landcover_transfer.tta import dihedral_views
+    from landcover_transfer.finetune.tta import dihedral_views
 
     spec = {**FEATURES, "image_size": 32, "pooling": "avg"}
     single = features.configured_extractor(ARCH, 32, spec, None)

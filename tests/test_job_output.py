@@ -1,5 +1,5 @@
 """A job's output goes to its log, and its result line reaches the terminal through the logger plugin
-(landcover_transfer.workflow, snakemake-logger-plugin-landcover/).
+(landcover_transfer.workflow.jobs, snakemake-logger-plugin-landcover/).
 
 TensorFlow writes start-up lines from C++ while it is imported (on CPUs with AVX-512 VNNI or AMX: the oneDNN
 notice), before any setting is read: in a job (its script sends its output to the log first), and in the Snakemake
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from landcover_transfer.workflow import stderr_held_back
+from landcover_transfer.workflow.jobs import stderr_held_back
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,7 +31,7 @@ rule job:
 SCRIPT = """
 import os
 
-from landcover_transfer.workflow import run_script, send_output_to_log
+from landcover_transfer.workflow.jobs import run_script, send_output_to_log
 
 send_output_to_log(snakemake)  # as the scripts that import TensorFlow do first
 os.write(2, b"start-up line written from C++\\n")

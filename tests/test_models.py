@@ -1,4 +1,4 @@
-"""models.py: building every configured architecture, its in-model preprocessing, which layers each strategy
+"""finetune/models.py: building every configured architecture, its in-model preprocessing, which layers each strategy
 phase unfreezes, saving/reloading, and initial weights from a pre-staged file.
 
 Architectures, strategies and blocks come from the shipped config/config.yaml, so these tests check what
@@ -19,9 +19,9 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 from keras.src.utils import file_utils  # noqa: E402  (what keras.applications downloads weights with)
 
-from landcover_transfer import models  # noqa: E402
-from landcover_transfer.errors import ConfigError  # noqa: E402
-from landcover_transfer.training import save_inference_model  # noqa: E402
+from landcover_transfer.finetune import models  # noqa: E402
+from landcover_transfer.finetune.training import save_inference_model  # noqa: E402
+from landcover_transfer.workflow.errors import ConfigError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())

@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from landcover_transfer.plots import (
+from landcover_transfer.reporting.plots import (
     plot_factor_effects,
     plot_leaderboard,
     plot_learning_curves,
     plot_variant_accuracy,
     plot_variant_curves,
 )
-from landcover_transfer.tables import finetune_table, leaderboard
+from landcover_transfer.reporting.tables import finetune_table, leaderboard
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -88,7 +88,7 @@ def test_leaderboard_plot(tmp_path):
 @pytest.fixture
 def figures(monkeypatch):
     """The figures the plot functions draw, kept open (drawn) instead of written."""
-    from landcover_transfer import plots
+    from landcover_transfer.reporting import plots
 
     drawn = []
 

@@ -14,11 +14,11 @@ import pytest
 import sklearn
 import xgboost
 
-from landcover_transfer import provenance as provenance_module
-from landcover_transfer import workflow
-from landcover_transfer.atomic_files import read_json
-from landcover_transfer.metrics import write_evaluation
-from landcover_transfer.provenance import device, git_state, package_versions, provenance, provenance_table
+from landcover_transfer.evaluation.metrics import write_evaluation
+from landcover_transfer.workflow import jobs as workflow
+from landcover_transfer.workflow import provenance as provenance_module
+from landcover_transfer.workflow.atomic_files import read_json
+from landcover_transfer.workflow.provenance import device, git_state, package_versions, provenance, provenance_table
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from landcover_transfer.screenshots import find_chromium, html_results, screenshot_report
+from landcover_transfer.reporting.screenshots import find_chromium, html_results, screenshot_report
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"

@@ -1,5 +1,5 @@
-"""robustness.py: ART attacks on the logits of tiny models (under 2,000 parameters, 16x16 images), the
-attack subset, safe-mode loading, the ensemble surrogate and adversarial training."""
+"""attacks.py and robustness/evaluation.py: ART attacks on the logits of tiny models (under 2,000 parameters, 16x16
+images), the attack subset, safe-mode loading, the ensemble surrogate and adversarial training."""
 
 import os
 from itertools import pairwise
@@ -12,9 +12,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from landcover_transfer import adversarial_training, attacks, models, robustness  # noqa: E402
-from landcover_transfer.errors import ConfigError, DataError  # noqa: E402
-from landcover_transfer.synthetic import make_synthetic  # noqa: E402
+from landcover_transfer import attacks  # noqa: E402
+from landcover_transfer.data.synthetic import make_synthetic  # noqa: E402
+from landcover_transfer.finetune import adversarial_training, models  # noqa: E402
+from landcover_transfer.robustness import evaluation as robustness  # noqa: E402
+from landcover_transfer.workflow.errors import ConfigError, DataError  # noqa: E402
 
 SIZE, N_CLASSES = 16, 3
 SETTINGS = {"eps": [0, 1, 2, 4], "batch_size": 64, "seed": 0,
@@ -191,7 +193,7 @@ def test_adversarial_policy_entry_is_split_from_keras_layers_and_checked():
 
 
 def test_the_augmentation_probe_checks_an_adversarial_entry_and_probes_only_keras_layers():
-    from landcover_transfer.training import probe_augmentations
+    from landcover_transfer.finetune.pipeline import probe_augmentations
 
     flip = {"RandomFlip": {"mode": "horizontal"}}
     assert probe_augmentations({"fgsm": [{"Adversarial": {"attack": "fgsm", "eps": 4}}, flip]}) == []
@@ -214,7 +216,7 @@ def test_fgsm_training_makes_a_tiny_model_more_robust_at_eps_4():
 def test_train_variant_with_an_adversarial_policy_saves_a_plain_safe_model(tmp_path):
     import yaml
 
-    from landcover_transfer import resume, training
+    from landcover_transfer.finetune import resume, training
 
     config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
     arch = {**config["architectures"]["mobilenet_v2"], "kwargs": {"alpha": 0.35}}
@@ -260,7 +262,7 @@ def test_transfer_matrix_diagonal_is_the_white_box_accuracy_and_ensembles_combin
 
 
 def test_a_rebuilt_extractor_must_reproduce_the_stored_features():
-    from landcover_transfer.features import extract
+    from landcover_transfer.classical.features import extract
 
     extractor = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Conv2D(2, 3), keras.layers.Flatten()])
     x, *_ = synthetic_data(per_class=4)
@@ -273,7 +275,7 @@ def test_a_rebuilt_extractor_must_reproduce_the_stored_features():
 def test_classical_models_share_one_feature_extraction_per_source():
     from sklearn.linear_model import LogisticRegression
 
-    from landcover_transfer.features import extract
+    from landcover_transfer.classical.features import extract
 
     extractor = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Conv2D(2, 3), keras.layers.Flatten()])
     x, y, x_val, _ = synthetic_data(per_class=4)

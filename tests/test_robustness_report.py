@@ -1,10 +1,10 @@
-"""robustness_report.py: the Robustness tables, the leaderboard column and the plots, from hand-made results."""
+"""robustness/report.py: the Robustness tables, the leaderboard column and the plots, from hand-made results."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from landcover_transfer import robustness_report as report
+from landcover_transfer.robustness import report as report
 
 SETTINGS = {"eps": [0, 2, 8], "transfer_eps": 2, "transfer_attack": "pgd"}
 AUGMENTATIONS = {"none": [], "pgd": [{"Adversarial": {"attack": "pgd", "eps": 2}}]}

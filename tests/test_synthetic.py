@@ -7,8 +7,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from landcover_transfer.errors import ConfigError
-from landcover_transfer.synthetic import STUDY_CLASSES, make_synthetic
+from landcover_transfer.data.synthetic import STUDY_CLASSES, make_synthetic
+from landcover_transfer.workflow.errors import ConfigError
 
 
 def test_deterministic():

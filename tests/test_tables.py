@@ -11,11 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from landcover_transfer.atomic_files import write_json
-from landcover_transfer.ensemble import run_ensemble
-from landcover_transfer.errors import DataError
-from landcover_transfer.metrics import write_evaluation
-from landcover_transfer.tables import (
+from landcover_transfer.ensemble.methods import run_ensemble
+from landcover_transfer.evaluation.metrics import write_evaluation
+from landcover_transfer.reporting.tables import (
     average_over_seeds,
     classical_table,
     collect_metrics,
@@ -27,6 +25,8 @@ from landcover_transfer.tables import (
     leaderboard,
     write_table,
 )
+from landcover_transfer.workflow.atomic_files import write_json
+from landcover_transfer.workflow.errors import DataError
 
 ARCHS = ["vgg16", "resnet50"]
 STRATEGIES = ["head_only", "last_two_blocks"]

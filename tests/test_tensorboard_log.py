@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from landcover_transfer.tensorboard_log import tensorboard_callbacks
+from landcover_transfer.finetune.tensorboard_log import tensorboard_callbacks
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,7 +58,7 @@ def test_a_resumed_training_logs_every_epoch_once(tmp_path, history_rows):
 
 def test_the_replay_leaves_tensorflow_s_runtime_unstarted(tmp_path):
     """A training sets TensorFlow's threads after the log is replayed: that fails once the runtime has started."""
-    code = (f"from landcover_transfer.tensorboard_log import tensorboard_callbacks\n"
+    code = (f"from landcover_transfer.finetune.tensorboard_log import tensorboard_callbacks\n"
             f"tensorboard_callbacks({str(tmp_path)!r}, [{{'epoch': 0, 'loss': 1.0, 'val_accuracy': 0.5}}])\n"
             "import tensorflow as tf\n"
             "tf.config.threading.set_intra_op_parallelism_threads(1)\n")

@@ -1,5 +1,6 @@
-"""training.py: learning-rate schedules and phase plans from the shipped config, a real (tiny) progressive
-run, resuming a killed run (inside a phase and across phases), and the stand-in pre-training.
+"""finetune/ (training, pipeline, optimisation, callbacks, pretrain): learning-rate schedules and phase plans from
+the shipped config, a real (tiny) progressive run, resuming a killed run (inside a phase and across phases), and the
+stand-in pre-training.
 
 Training runs use MobileNetV2 at alpha 0.35 on 32x32 images, a few dozen of them, for 1-3 epochs: they
 check the mechanics (which epochs run, at which rate, with which layers unfrozen), not accuracy.
@@ -23,9 +24,18 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from landcover_transfer import models, phases, resume, training  # noqa: E402
-from landcover_transfer.atomic_files import read_json  # noqa: E402
-from landcover_transfer.errors import ConfigError  # noqa: E402
+from landcover_transfer.finetune import (  # noqa: E402
+    callbacks,
+    models,
+    optimisation,
+    phases,
+    pipeline,
+    pretrain,
+    resume,
+    training,
+)
+from landcover_transfer.workflow.atomic_files import read_json  # noqa: E402
+from landcover_transfer.workflow.errors import ConfigError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
@@ -68,7 +78,7 @@ def progressive(phase1_epochs: int) -> dict:
 
 
 def expected_rate(phases: list[dict], epoch: int, schedules: dict = SCHEDULES) -> float:
-    """The configured rate at a global epoch, computed from the config without training.learning_rate_at."""
+    """The configured rate at a global epoch, computed from the config without optimisation.learning_rate_at."""
     start = 0
     for phase in phases:
         end = start + phase.get("epochs", 10**9)
@@ -135,7 +145,7 @@ def test_study_schedule_holds_then_decays():
     schedule = SCHEDULES["study"]
     assert schedule == {"type": "hold_then_decay", "hold_epochs": 3, "factor": 0.4}  # the study's
     lr = CONFIG["strategies"]["last_block"]["phases"][0]["learning_rate"]
-    rates = [training.learning_rate_at(epoch, lr, schedule, 6) for epoch in range(6)]
+    rates = [optimisation.learning_rate_at(epoch, lr, schedule, 6) for epoch in range(6)]
     np.testing.assert_allclose(rates, [lr, lr, lr, 0.4 * lr, 0.16 * lr, 0.064 * lr], rtol=1e-12)
 
 
@@ -144,35 +154,35 @@ def test_step_and_constant_schedules():
     lr = CONFIG["strategies"]["progressive"]["phases"][1]["learning_rate"]
     every, factor = step["every"], step["factor"]
     assert every == 5
-    rates = [training.learning_rate_at(epoch, lr, step, 3 * every + 1) for epoch in range(3 * every + 1)]
+    rates = [optimisation.learning_rate_at(epoch, lr, step, 3 * every + 1) for epoch in range(3 * every + 1)]
     expected = [lr] * every + [lr * factor] * every + [lr * factor**2] * every + [lr * factor**3]
     np.testing.assert_allclose(rates, expected, rtol=1e-12)
-    assert all(training.learning_rate_at(e, 0.01, SCHEDULES["constant"], 30) == 0.01 for e in range(30))
+    assert all(optimisation.learning_rate_at(e, 0.01, SCHEDULES["constant"], 30) == 0.01 for e in range(30))
     with pytest.raises(ConfigError, match="linear"):
-        training.learning_rate_at(0, 0.01, {"type": "linear"}, 10)
+        optimisation.learning_rate_at(0, 0.01, {"type": "linear"}, 10)
 
 
 def test_cosine_schedule_warms_up_linearly_then_decays_to_alpha_at_the_phase_end():
     """Warm-up from warmup_from x the rate to the rate, then half a cosine over the rest of the phase."""
     lr, epochs = 3e-4, 10
     schedule = {"type": "cosine", "warmup_epochs": 2, "warmup_from": 0.1, "alpha": 0.0}
-    rates = [training.learning_rate_at(epoch, lr, schedule, epochs) for epoch in range(epochs)]
+    rates = [optimisation.learning_rate_at(epoch, lr, schedule, epochs) for epoch in range(epochs)]
     decay = epochs - 2
     expected = [0.1 * lr, 0.55 * lr] + [lr * 0.5 * (1 + np.cos(np.pi * k / decay)) for k in range(decay)]
     np.testing.assert_allclose(rates, expected, rtol=1e-5)
-    no_warmup = [training.learning_rate_at(epoch, lr, {"type": "cosine", "alpha": 0.1}, 4) for epoch in range(5)]
+    no_warmup = [optimisation.learning_rate_at(epoch, lr, {"type": "cosine", "alpha": 0.1}, 4) for epoch in range(5)]
     np.testing.assert_allclose(no_warmup, [lr * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * k / 4))) for k in range(5)],
                                rtol=1e-5)
 
 
 def test_optimizer_and_label_smoothing_come_from_the_phase():
     phase = {"blocks": 1, "learning_rate": 3e-4, "schedule": "cosine"}
-    adam = training.build_optimizer(phase)
+    adam = optimisation.build_optimizer(phase)
     assert type(adam) is keras.optimizers.Adam and np.isclose(float(adam.learning_rate), 3e-4)
-    adamw = training.build_optimizer({**phase, "optimizer": {"AdamW": {"weight_decay": 0.05}}})
+    adamw = optimisation.build_optimizer({**phase, "optimizer": {"AdamW": {"weight_decay": 0.05}}})
     assert type(adamw) is keras.optimizers.AdamW and adamw.weight_decay == 0.05
-    assert training.build_loss(phase) == "sparse_categorical_crossentropy"
-    loss = training.build_loss({**phase, "label_smoothing": 0.1})
+    assert optimisation.build_loss(phase) == "sparse_categorical_crossentropy"
+    loss = optimisation.build_loss({**phase, "label_smoothing": 0.1})
     proba = np.array([[0.7, 0.2, 0.1]], dtype="float32")
     smoothed_target = np.array([[0.9 + 0.1 / 3, 0.1 / 3, 0.1 / 3]])
     np.testing.assert_allclose(float(keras.ops.mean(loss(np.array([0]), proba))),
@@ -184,17 +194,17 @@ def test_bad_optimizers_are_named_before_training():
                                     "optimizer": {"Adamw": {}}},
                                    {"blocks": 1, "learning_rate": 1e-4, "schedule": "constant",
                                     "optimizer": {"AdamW": {"weight_decai": 0.1}}}]}}
-    problems = training.probe_phases(strategies)
+    problems = optimisation.probe_phases(strategies)
     assert len(problems) == 2
     assert problems[0].startswith("strategies.s phase 1: optimizer 'Adamw' is not a keras.optimizers class")
     assert problems[1].startswith("strategies.s phase 2: optimizer AdamW {'weight_decai': 0.1}:")
-    assert training.probe_phases(CONFIG["strategies"]) == []
+    assert optimisation.probe_phases(CONFIG["strategies"]) == []
 
 
 def test_every_configured_schedule_is_known():
     for strategy in CONFIG["strategies"].values():
         for phase in strategy["phases"]:
-            rate = training.learning_rate_at(0, phase["learning_rate"], SCHEDULES[phase["schedule"]], 10)
+            rate = optimisation.learning_rate_at(0, phase["learning_rate"], SCHEDULES[phase["schedule"]], 10)
             assert rate == phase["learning_rate"]  # every schedule starts at the phase's rate
 
 
@@ -221,9 +231,9 @@ def test_progressive_phase_plan():
 
 def test_unknown_augmentation_layer_raises_config_error():
     with pytest.raises(ConfigError, match="RandomTeleport"):
-        training.build_augmentation([{"RandomTeleport": {}}], seed=0)
-    assert training.build_augmentation([], seed=0) is None
-    augmentation = training.build_augmentation(CONFIG["augmentations"]["standard"], seed=0)
+        pipeline.build_augmentation([{"RandomTeleport": {}}], seed=0)
+    assert pipeline.build_augmentation([], seed=0) is None
+    augmentation = pipeline.build_augmentation(CONFIG["augmentations"]["standard"], seed=0)
     assert [type(layer).__name__ for layer in augmentation.layers] == [
         next(iter(entry)) for entry in CONFIG["augmentations"]["standard"]]
 
@@ -240,18 +250,18 @@ def test_random_dihedral_draws_each_of_the_8_orientations_exactly():
     """Every output is an exact orientation of its input (no interpolation), all 8 appear with about equal
     frequency, and a pipeline draws new orientations each epoch (Keras' seed generator, not a fixed op seed)."""
     image = np.arange(5 * 5 * 3, dtype="float32").reshape(5, 5, 3)  # no symmetry: the 8 views all differ
-    layer = training.build_augmentation([{"RandomDihedral": {}}], seed=0)
+    layer = pipeline.build_augmentation([{"RandomDihedral": {}}], seed=0)
     out = keras.ops.convert_to_numpy(layer(np.repeat(image[None], 800, axis=0), training=True))
     counts = np.bincount([dihedral_index(view, image) + 1 for view in out], minlength=9)
     assert counts[0] == 0  # no output outside the 8 orientations
     assert counts[1:].min() > 60, counts  # 100 expected each
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(image[None], training=False))[0], image)
 
-    dataset = training.make_dataset(np.repeat(image[None], 16, axis=0), np.zeros(16), 16, shuffle=False, seed=0,
+    dataset = pipeline.make_dataset(np.repeat(image[None], 16, axis=0), np.zeros(16), 16, shuffle=False, seed=0,
                                     augmentation=layer)
     epochs = [[dihedral_index(v, image) for v in next(iter(dataset))[0].numpy()] for _ in range(2)]
     assert epochs[0] != epochs[1]
-    assert training.probe_augmentations({"dihedral": [{"RandomDihedral": {}}]}) == []
+    assert pipeline.probe_augmentations({"dihedral": [{"RandomDihedral": {}}]}) == []
 
 def test_progressive_training_switches_rate_and_unfreezes_at_the_configured_epoch(tmp_path):
     strategy, epochs = progressive(phase1_epochs=1), 3
@@ -357,7 +367,7 @@ def test_damaged_state_is_not_resumed_from(tmp_path, caplog):
     weights.write_bytes(weights.read_bytes()[:2048])  # damaged after it was recorded
 
     recorder = Recorder()
-    with caplog.at_level(logging.WARNING, logger="landcover_transfer.resume"):
+    with caplog.at_level(logging.WARNING, logger="landcover_transfer.finetune.resume"):
         _, history, _ = run_variant(tmp_path, strategy, epochs, callbacks=[recorder])
     assert recorder.epochs == [0, 1]  # started afresh
     assert any("is damaged" in r.getMessage() and weights.name in r.getMessage() for r in caplog.records)
@@ -375,7 +385,7 @@ def test_killed_in_phase_2_resumes_without_retraining_phase_1(tmp_path, caplog):
     assert read_history(tmp_path)["epoch"].tolist() == [0, 1]
 
     recorder = Recorder()
-    with caplog.at_level(logging.INFO, logger="landcover_transfer.training"):
+    with caplog.at_level(logging.INFO, logger="landcover_transfer.finetune.training"):
         _, history, facts = run_variant(tmp_path, strategy, epochs, callbacks=[recorder])
 
     assert recorder.epochs == [2]  # phase 1 skipped, phase 2 continued after its saved epoch
@@ -410,7 +420,7 @@ def test_changed_definition_discards_the_resume_state(tmp_path, caplog):
     strategy["phases"][0]["learning_rate"] = 0.0005
 
     recorder = Recorder()
-    with caplog.at_level(logging.WARNING, logger="landcover_transfer.resume"):
+    with caplog.at_level(logging.WARNING, logger="landcover_transfer.finetune.resume"):
         _, history, _ = run_variant(tmp_path, strategy, epochs, callbacks=[recorder])
     assert recorder.epochs == [0, 1]
     assert any("different training definition (changed: strategy)" in r.getMessage() for r in caplog.records)
@@ -464,7 +474,7 @@ def test_a_second_job_waits_for_the_owner_and_a_dead_owner_blocks_nobody(tmp_pat
         timer = threading.Timer(1.0, holder.kill)  # the owner dies (SIGKILL) while we wait
         timer.start()
         started = time.monotonic()
-        with caplog.at_level(logging.WARNING, logger="landcover_transfer.resume"):
+        with caplog.at_level(logging.WARNING, logger="landcover_transfer.finetune.resume"):
             with resume.claim(folder, poll_seconds=0.1):
                 waited = time.monotonic() - started
         timer.join()
@@ -486,7 +496,7 @@ def test_a_finished_training_is_rebuilt_from_its_kept_state_without_training(tmp
     assert kept == sorted(["lock", "fingerprint.json", "state.json", best])
 
     recorder = Recorder()
-    with caplog.at_level(logging.INFO, logger="landcover_transfer.training"):
+    with caplog.at_level(logging.INFO, logger="landcover_transfer.finetune.training"):
         model, history, facts = run_variant(tmp_path, strategy, epochs, callbacks=[recorder])
     assert recorder.epochs == []
     assert any("training already finished" in r.getMessage() for r in caplog.records)
@@ -533,7 +543,7 @@ def test_val_loss_monitor_keeps_the_lowest_loss_epoch(tmp_path):
     lowest = int(history["val_loss"].to_numpy().argmin())
     assert facts["best_epoch"] == lowest + 1
     assert read_json(tmp_path / "state.json")["best_epoch"] == lowest
-    assert training.monitor_mode("val_loss") == "min" and training.monitor_mode("val_accuracy") == "max"
+    assert callbacks.monitor_mode("val_loss") == "min" and callbacks.monitor_mode("val_accuracy") == "max"
 
 
 @pytest.mark.parametrize("mode, values, expected", [
@@ -542,9 +552,9 @@ def test_val_loss_monitor_keeps_the_lowest_loss_epoch(tmp_path):
 ])
 def test_early_stopping_count_continues_from_the_saved_history(mode, values, expected):
     history = [{"epoch": epoch, "m": value} for epoch, value in enumerate(values)]
-    assert training.resumed_count(history, "m", mode) == expected
+    assert callbacks.resumed_count(history, "m", mode) == expected
 
-    callback = training.PhaseEarlyStopping(history, monitor="m", mode=mode, patience=3)
+    callback = callbacks.PhaseEarlyStopping(history, monitor="m", mode=mode, patience=3)
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     callback.set_model(model)
     callback.on_train_begin()
@@ -569,7 +579,7 @@ def test_a_run_with_missing_epochs_is_never_reported_complete():
 
 
 def test_augmentation_probe_finds_layers_that_do_nothing_or_fail():
-    problems = training.probe_augmentations({
+    problems = pipeline.probe_augmentations({
         "standard": CONFIG["augmentations"]["standard"],
         "overhead": CONFIG["augmentations"]["overhead"],
         "diagonal": [{"RandomFlip": {"mode": "diagonal"}}],
@@ -593,7 +603,7 @@ def test_recalibrate_batchnorm_sets_moving_statistics_to_the_batch():
     momentum = bn.momentum
     assert np.all(keras.ops.convert_to_numpy(bn.moving_mean) == 0)
 
-    training.recalibrate_batchnorm(model, images)
+    pretrain.recalibrate_batchnorm(model, images)
 
     activations = keras.ops.convert_to_numpy(keras.Model(inner.input, conv)(images))
     np.testing.assert_allclose(keras.ops.convert_to_numpy(bn.moving_mean), activations.mean(axis=(0, 1, 2)),
@@ -616,7 +626,7 @@ def test_pretrain_stand_in_saves_weights_build_base_can_load(tmp_path, monkeypat
     pretrain = {**CONFIG["pretrain"], "epochs": 2}
     path = tmp_path / "mobilenet_v2.weights.h5"
 
-    facts = training.pretrain_stand_in(arrays, arch=ARCH, training=training_config(epochs=2), pretrain=pretrain,
+    facts = pretrain.pretrain_stand_in(arrays, arch=ARCH, training=training_config(epochs=2), pretrain=pretrain,
                                        n_classes=N_CLASSES, path=path)
     monkeypatch.undo()
 
@@ -647,9 +657,9 @@ def test_pretrain_stand_in_saves_weights_build_base_can_load(tmp_path, monkeypat
 
 TWO_RUNS = """
 import sys, numpy as np, yaml
-from landcover_transfer import resume, training
-from landcover_transfer.splits import make_splits
-from landcover_transfer.synthetic import make_synthetic
+from landcover_transfer.finetune import resume, training
+from landcover_transfer.data.splits import make_splits
+from landcover_transfer.data.synthetic import make_synthetic
 config = yaml.safe_load(open(sys.argv[1]))
 dataset = make_synthetic(20, 10, seed=0)
 arrays = make_splits(dataset, "honest", 0.2, 42).arrays(dataset)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from landcover_transfer import resume, training_definition
-from landcover_transfer.atomic_files import read_json, write_json
-from landcover_transfer.training_definition import SOURCE_DIGESTS_OF_VERSION, is_same_training, training_record
+from landcover_transfer.finetune import definition as training_definition
+from landcover_transfer.finetune import resume
+from landcover_transfer.finetune.definition import SOURCE_DIGESTS_OF_VERSION, is_same_training, training_record
+from landcover_transfer.workflow.atomic_files import read_json, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 LAST_SOURCE_DIGEST_COMMIT = "031f887"

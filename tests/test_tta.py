@@ -1,4 +1,4 @@
-"""tta.py: test-time augmentation over the 8 flips and 90-degree rotations of each image."""
+"""finetune/tta.py: test-time augmentation over the 8 flips and 90-degree rotations of each image."""
 
 import os
 
@@ -7,7 +7,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from landcover_transfer.tta import dihedral_views, tta_proba  # noqa: E402
+from landcover_transfer.finetune.tta import dihedral_views, tta_proba  # noqa: E402
 
 
 def test_the_eight_views_are_the_dihedral_group_of_the_square():

@@ -22,13 +22,13 @@ import yaml
 from snakemake.utils import update_config, validate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from landcover_transfer.accuracy_stats import wilson_interval
-from landcover_transfer.comparisons import CLAIMS, VERSUS_BEST
-from landcover_transfer.data import write_dataset
-from landcover_transfer.provenance import git_state, package_versions
-from landcover_transfer.splits import Splits
-from landcover_transfer.synthetic import make_synthetic
-from landcover_transfer.tables import finetune_headers, interval_headers
+from landcover_transfer.aggregate.comparisons import CLAIMS, VERSUS_BEST
+from landcover_transfer.data.dataset import write_dataset
+from landcover_transfer.data.splits import Splits
+from landcover_transfer.data.synthetic import make_synthetic
+from landcover_transfer.evaluation.accuracy_stats import wilson_interval
+from landcover_transfer.reporting.tables import finetune_headers, interval_headers
+from landcover_transfer.workflow.provenance import git_state, package_versions
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
@@ -421,7 +421,7 @@ def test_tiny_run_tensorboard_log_has_every_epoch_of_each_variant_once(tiny_run,
 
 @pytest.mark.slow
 def test_robustness_results_agree_with_the_models_and_with_each_other(tiny_run, tiny_config):
-    from landcover_transfer.robustness import attack_subset
+    from landcover_transfer.robustness.evaluation import attack_subset
 
     settings = tiny_config["robustness"]
     splits = Splits.load(tiny_run / "results/data/splits.npz")

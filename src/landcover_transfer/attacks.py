@@ -12,7 +12,7 @@ import warnings
 import keras
 import numpy as np
 
-from .errors import ConfigError, DataError
+from landcover_transfer.workflow.errors import ConfigError, DataError
 
 ATTACKS = ("fgsm", "pgd")  # also the attacks of adversarial training
 EVALUATION_ATTACKS = (*ATTACKS, "autoattack")

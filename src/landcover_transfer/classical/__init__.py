@@ -1,0 +1,1 @@
+"""Features of a pretrained CNN and the classical models trained on them (Question 1)."""

@@ -1,0 +1,1 @@
+"""Ensembles of the trained models (Question 3): member choice, voting, stacking, diversity."""

@@ -1,0 +1,1 @@
+"""Scoring a model's predictions: metrics, intervals and paired tests."""
