@@ -41,7 +41,8 @@ onstart:
     from landcover_transfer.workflow.jobs import stderr_held_back
 
     with stderr_held_back():  # TensorFlow's start-up lines from C++, in this process
-        from landcover_transfer.finetune.training import probe_augmentations, probe_phases
+        from landcover_transfer.finetune.optimisation import probe_phases
+        from landcover_transfer.finetune.pipeline import probe_augmentations
 
         problems = probe_augmentations({name: config["augmentations"][name] for name in AUGMENTATIONS})
         problems += probe_phases({name: config["strategies"][name] for name in STRATEGIES})

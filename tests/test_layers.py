@@ -4,7 +4,9 @@ short modules that say in their first line what they hold."""
 from __future__ import annotations
 
 import ast
+import importlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -55,3 +57,18 @@ def test_a_module_is_short_and_opens_with_what_it_holds(path):
     assert len(path.read_text().splitlines()) <= 400
     docstring = ast.get_docstring(ast.parse(path.read_text()))
     assert docstring and docstring.splitlines()[0].strip(), f"{path.name}: no docstring line saying what it holds"
+
+
+WORKFLOW_FILES = [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))]
+LIBRARY_IMPORT = re.compile(r"^\s*from (landcover_transfer[\w.]*) import (?:\(([^)]*)\)|([^\n#]*))", re.M)
+
+
+def test_every_library_name_the_workflow_files_import_exists():
+    """The Snakefile's imports, `onstart`'s included (a dry run never reaches it), name what the library holds."""
+    imported = [(path.name, module, name.strip()) for path in WORKFLOW_FILES
+                for module, listed, inline in LIBRARY_IMPORT.findall(path.read_text())
+                for name in (listed or inline).split(",") if name.strip()]
+    assert len(imported) > 10
+    missing = [(file, f"{module}.{name}") for file, module, name in imported
+               if not hasattr(importlib.import_module(module), name)]
+    assert missing == []
