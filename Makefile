@@ -78,7 +78,7 @@ recipe: venv
 	mkdir -p $(RECIPE_DIR)/data
 	test -d $(RECIPE_SAMPLE) || cp -r $(SHARED)/data/eurosat-rgb-dev $(RECIPE_SAMPLE)
 	test -f $(RECIPE_WEIGHTS) || cp $(SHARED)/weights/$(notdir $(RECIPE_WEIGHTS)) $(RECIPE_WEIGHTS)
-	$(SNAKEMAKE) --directory $(RECIPE_DIR) --configfile $(CURDIR)/config/eurosat.yaml $(CURDIR)/config/recipe-dev.yaml \
+	$(SNAKEMAKE) --logger landcover --directory $(RECIPE_DIR) --configfile $(CURDIR)/config/eurosat.yaml $(CURDIR)/config/recipe-dev.yaml \
 		$(abspath $(RECIPE_CONFIG)) \
 		--config weights=$(abspath $(RECIPE_WEIGHTS)) 'data={eurosat: {archive: $(abspath $(RECIPE_SAMPLE))}}' \
 		$(RECIPE_ARGS) -- results/tables/ablation.md results/tables/ensemble.md results/tables/classical.md

@@ -37,7 +37,18 @@ except ConfigError as error:
 
 
 onstart:
-    # Before any job (not in dry runs: it imports Keras): augmentation layers and optimizers built and tried once.
+    # Before any job is submitted (not in dry runs): on SLURM, the profile's site settings filled in; then (it imports
+    # Keras) augmentation layers and optimizers built and tried once.
+    if getattr(workflow.executor_plugin, "name", None) == "slurm":
+        from landcover_transfer.workflow.cluster import site_partitions, slurm_profile_problems
+
+        problems = slurm_profile_problems(
+            workflow.resource_settings.default_resources.args,
+            workflow.executor_settings.partition_config,
+            site_partitions(),
+        )
+        if problems:
+            raise WorkflowError("\n".join(problems))
     from landcover_transfer.workflow.jobs import stderr_held_back
 
     with stderr_held_back():  # TensorFlow's start-up lines from C++, in this process

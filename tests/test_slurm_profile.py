@@ -33,6 +33,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from landcover_transfer.workflow.cluster import slurm_profile_problems
+
 import slurm_cluster as cluster_module
 from slurm_cluster import (  # noqa: F401  (slurm_cluster is a fixture)
     LocalSlurmCluster,
@@ -308,3 +310,35 @@ def test_slurm_profile_end_to_end(slurm_cluster, tmp_path):
     ], new
     report = _read_report(workdir / "results/extract_features.txt")
     assert report["partition"] == cluster.gpu_partition and re.fullmatch(r"\d+", report["cuda"]), report
+
+
+# --- an unedited profile is named before any job is submitted ------------------------------------------------------
+
+SHIPPED_DEFAULTS = ["mem_mb=4000 * attempt", "slurm_account=<YOUR_ACCOUNT>", "runtime=60 * attempt"]
+
+
+def test_the_account_placeholder_and_unknown_partitions_are_named(tmp_path):
+    partitions = tmp_path / "partitions.yaml"
+    partitions.write_text(yaml.safe_dump({"partitions": {"cpu": {}, "gpu": {"max_gpu": 8}}}))
+    account, unknown = slurm_profile_problems(SHIPPED_DEFAULTS, partitions, ["batch", "a100"])
+    assert "slurm_account is still <YOUR_ACCOUNT>" in account and "profiles/slurm/config.yaml" in account
+    assert "partitions this cluster does not have (cpu, gpu)" in unknown and "(a100, batch)" not in unknown
+    assert "(batch, a100)" in unknown
+
+
+def test_an_edited_profile_passes_and_partitions_are_checked_only_where_sinfo_answers(tmp_path):
+    partitions = tmp_path / "partitions.yaml"
+    partitions.write_text(yaml.safe_dump({"partitions": {"batch": {}, "a100": {"max_gpu": 4}}}))
+    assert slurm_profile_problems(["slurm_account=lab42"], partitions, ["a100", "batch", "debug"]) == []
+    assert slurm_profile_problems(["slurm_account=lab42"], partitions, None) == []  # no sinfo: left to SLURM
+
+
+def test_a_run_under_the_unedited_profile_stops_before_submitting(tmp_path, run_snakemake):
+    # as shipped, but without conda (not on this machine: Snakemake would stop before the check for that reason)
+    profile = render_profile(SLURM_PROFILE, tmp_path / "profile", options={"software-deployment-method": None})
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    result = run_snakemake(workdir, "--profile", profile, "--configfile", REPO / "config" / "demo.yaml", timeout=300)
+    assert result.returncode != 0
+    assert "slurm_account is still <YOUR_ACCOUNT>" in result.stdout + result.stderr
+    assert "Submitted" not in result.stdout + result.stderr and not (workdir / "results").exists()
