@@ -63,6 +63,22 @@ def test_output_written_on_import_goes_to_the_log_and_the_terminal_shows_the_res
     assert re.search(r"INFO Result: job: made done.txt$", log, re.M), log
 
 
+def test_an_expected_error_is_one_line_on_the_terminal_and_in_the_log(tmp_path):
+    """A bad input (DataError) ends the job with one line naming it, on the terminal even without the plugin."""
+    (tmp_path / "Snakefile").write_text(SNAKEFILE)
+    (tmp_path / "job.py").write_text(
+        "from landcover_transfer.workflow.errors import DataError\n"
+        "from landcover_transfer.workflow.jobs import run_script\n\n\n"
+        "def main(snakemake):\n    raise DataError('data.h5: no key x_train; set data.keys')\n\n\n"
+        "run_script(snakemake, main)\n")
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-j1"], cwd=tmp_path, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(REPO / "src")}, timeout=300)
+    assert run.returncode != 0
+    line = "Error in rule job: data.h5: no key x_train; set data.keys"
+    assert (run.stdout + run.stderr).splitlines().count(line) == 1, run.stderr
+    assert line in (tmp_path / "logs/job.log").read_text() and "Traceback" not in run.stderr
+
+
 def test_stderr_held_back_hides_what_the_block_writes_below_python(capfd):
     with stderr_held_back():
         os.write(2, b"notice from C++\n")

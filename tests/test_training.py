@@ -466,7 +466,7 @@ def test_take_over_moves_only_the_state_of_this_very_training(tmp_path):
 def test_a_second_job_waits_for_the_owner_and_a_dead_owner_blocks_nobody(tmp_path, caplog):
     folder = tmp_path / ".resume"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from landcover_transfer import resume\n"
+        [sys.executable, "-c", "import sys, time; from landcover_transfer.finetune import resume\n"
          "with resume.claim(sys.argv[1]):\n    print('held', flush=True); time.sleep(600)", str(folder)],
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, stdout=subprocess.PIPE, text=True)
     try:
@@ -623,10 +623,10 @@ def test_pretrain_stand_in_saves_weights_build_base_can_load(tmp_path, monkeypat
 
     monkeypatch.setattr(models, "build_base", capture)
     arrays = small_arrays(fit_per_class=12, selection_per_class=4)
-    pretrain = {**CONFIG["pretrain"], "epochs": 2}
+    settings = {**CONFIG["pretrain"], "epochs": 2}
     path = tmp_path / "mobilenet_v2.weights.h5"
 
-    facts = pretrain.pretrain_stand_in(arrays, arch=ARCH, training=training_config(epochs=2), pretrain=pretrain,
+    facts = pretrain.pretrain_stand_in(arrays, arch=ARCH, training=training_config(epochs=2), pretrain=settings,
                                        n_classes=N_CLASSES, path=path)
     monkeypatch.undo()
 
@@ -637,7 +637,7 @@ def test_pretrain_stand_in_saves_weights_build_base_can_load(tmp_path, monkeypat
 
     # BatchNorm statistics were reset from the fit images (not left near their initial 0/1)
     bn = trained.get_layer("bn_Conv1")
-    calibration = arrays["x_fit"][: pretrain["batchnorm_images"]].astype("float32")
+    calibration = arrays["x_fit"][: settings["batchnorm_images"]].astype("float32")
     conv = keras.Model(trained.input, trained.get_layer("Conv1").output)
     activations = keras.ops.convert_to_numpy(conv(models.Preprocess(ARCH["preprocess"])(calibration)))
     moving_mean = keras.ops.convert_to_numpy(bn.moving_mean)

@@ -7,7 +7,7 @@ import os
 import sys
 import tempfile
 from contextlib import contextmanager
-from typing import Callable
+from typing import Callable, TextIO
 
 from landcover_transfer.workflow.errors import LandcoverError
 
@@ -26,11 +26,11 @@ def run_script(snakemake, main: Callable[[object], str | None]) -> None:
 
     `main` returns one line saying what the job produced (or None): it goes to the log after the marker
     `Result: `, where the terminal's logger plugin (`--logger landcover`) reads it when the job ends. An expected
-    error (bad data, bad config) ends the job with one line naming the problem, in the log (shown with
-    --show-failed-logs); anything else keeps its traceback, since that is a bug to report.
+    error (bad data, bad config) ends the job with one line naming the problem, in the log and on the terminal
+    (with or without the plugin); anything else keeps its traceback, since that is a bug to report.
     """
     _JOB.update(params=dict(snakemake.params.items()))
-    send_output_to_log(snakemake)
+    terminal = send_output_to_log(snakemake)
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s",
@@ -42,26 +42,32 @@ def run_script(snakemake, main: Callable[[object], str | None]) -> None:
         if result:
             log.info("%s%s", RESULT_MARKER, result)
     except LandcoverError as error:
-        log.error("Error in rule %s: %s", snakemake.rule, error)
+        message = f"Error in rule {snakemake.rule}: {error}"
+        log.error(message)
+        print(message, file=terminal, flush=True)
         sys.exit(1)
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
 
 
-# The log this process's output already goes to (set once per process).
-_SENT_TO: list[str] = []
+# The terminal's stream once this process's output goes to its job's log (set once per process).
+_TERMINAL: list[TextIO] = []
 
 
-def send_output_to_log(snakemake) -> None:
+def send_output_to_log(snakemake) -> TextIO:
     """Send this process's file descriptors 1 and 2 to the job's log (its first `log:` file), so that output
-    written below Python (TensorFlow's C++ logging) lands there too.
+    written below Python (TensorFlow's C++ logging) lands there too; returns a stream to the terminal.
 
     A script that imports TensorFlow calls it first, before that import writes its C++ start-up lines; `run_script`
-    calls it again, which then neither truncates the log nor opens it twice. A rule without a log keeps its output.
+    calls it again, which then returns the same stream, neither truncating the log nor opening it twice. A rule
+    without a log keeps its output.
     """
+    if _TERMINAL:
+        return _TERMINAL[0]
+    _TERMINAL.append(os.fdopen(os.dup(2), "w"))
     log_path = snakemake.log[0] if len(snakemake.log) else None
-    if log_path and not _SENT_TO:
+    if log_path:
         os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
         log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         sys.stdout.flush()
@@ -69,7 +75,7 @@ def send_output_to_log(snakemake) -> None:
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
         os.close(log_fd)
-        _SENT_TO.append(log_path)
+    return _TERMINAL[0]
 
 
 @contextmanager
