@@ -3,16 +3,20 @@ log (and benchmark if heavy)."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -207,3 +211,55 @@ def test_the_import_check_follows_imports_inside_functions(tmp_path):
     chain = "plot.py -> lib.light -> lib.heavy -> package_absent_here"
     missing = "ModuleNotFoundError: No module named 'package_absent_here'"
     assert checked.stdout.splitlines() == [f"{script}: {chain}: {missing}"]
+
+
+# ---------------------------------------------------------------- the project's declared dependencies
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+# Import name -> distribution, where they differ.
+DISTRIBUTION_OF = {"PIL": "pillow", "art": "adversarial-robustness-toolbox", "sklearn": "scikit-learn",
+                   "yaml": "pyyaml", "xgboost": "xgboost-cpu"}
+
+
+def declared(specs: list[str]) -> dict[str, Requirement]:
+    return {normalise(requirement.name): requirement for requirement in map(Requirement, specs)}
+
+
+def test_the_lock_satisfies_every_declared_dependency():
+    pins = requirements()
+    for name, requirement in {**declared(PYPROJECT["dependencies"]),
+                              **declared(PYPROJECT["optional-dependencies"]["dev"])}.items():
+        locked = pins[CPU_BUILD_OF.get(name, name)]
+        assert requirement.specifier.contains(locked), f"{name}: requirements.txt pins {locked}, not {requirement}"
+
+
+def test_every_package_the_library_imports_is_declared():
+    imported = set()
+    for path in (REPO / "src").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"__future__", "landcover_transfer"}
+    assert {"tensorflow", "snakemake", "yaml"} <= third_party  # the scan sees the library
+    undeclared = {name for name in third_party
+                  if normalise(DISTRIBUTION_OF.get(name, name)) not in declared(PYPROJECT["dependencies"])}
+    assert undeclared == set()
+
+
+@pytest.mark.slow
+def test_pip_installs_the_project_with_a_consistent_set_of_dependencies(tmp_path):
+    """`pip install .` into a clean venv, as a dry run: pip builds the project and finds versions for every
+    declared dependency (from a copy: a build in the working tree would leave build/ behind)."""
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(REPO / name, project / name)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", tmp_path / "venv"], check=True)
+    report = tmp_path / "report.json"
+    subprocess.run([sys.executable, "-m", "pip", "--python", tmp_path / "venv" / "bin" / "python", "install",
+                    "--dry-run", "--quiet", "--report", report, project], check=True, capture_output=True)
+    chosen = {normalise(item["metadata"]["name"]): item["metadata"]["version"]
+              for item in json.loads(report.read_text())["install"]}
+    assert {"landcover-transfer", "snakemake", "tensorflow", "keras", "xgboost-cpu"} <= set(chosen)
+    assert chosen["tensorflow"] == requirements()["tensorflow-cpu"]  # the release of the lock's CPU build
