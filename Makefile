@@ -11,11 +11,11 @@ DEMO := --configfile config/demo.yaml
 # editable install: Snakemake finds logger plugins with pkgutil.iter_modules() on sys.path, which misses the import
 # hooks of editable installs.
 LOGGER_PLUGIN := snakemake-logger-plugin-landcover
-$(VENV)/.installed: requirements.txt $(LOGGER_PLUGIN)/pyproject.toml $(wildcard $(LOGGER_PLUGIN)/*/*.py)
+$(VENV)/.installed: requirements.txt requirements-dev.txt $(LOGGER_PLUGIN)/pyproject.toml $(wildcard $(LOGGER_PLUGIN)/*/*.py)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed, found " + sys.version'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt ./$(LOGGER_PLUGIN)
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt ./$(LOGGER_PLUGIN)
 	touch $@
 
 venv: $(VENV)/.installed

@@ -60,7 +60,7 @@ def pytest_collection_modifyitems(config, items):
 def pytest_collection_finish(session):
     if session.config.getoption("loadgroup", False) and not all("@" in item.nodeid for item in session.items):
         raise pytest.UsageError("pytest-xdist --dist loadgroup lost the test groups (the SLURM cluster and the tiny "
-                                "run would be set up on both workers): use the pytest pinned in requirements.txt")
+                                "run would be set up on both workers): use the pytest pinned in requirements-dev.txt")
 
 
 @pytest.fixture(scope="session")

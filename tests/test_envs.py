@@ -32,13 +32,13 @@ def normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name.strip().lower())
 
 
-def requirements() -> dict[str, str]:
+def requirements(lock: str = "requirements.txt") -> dict[str, str]:
     pins = {}
-    for line in (REPO / "requirements.txt").read_text().splitlines():
+    for line in (REPO / lock).read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
             match = re.fullmatch(r"([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^\s;]+)", line)
-            assert match, f"requirements.txt: not a name==version pin: {line!r}"
+            assert match, f"{lock}: not a name==version pin: {line!r}"
             pins[normalise(match[1])] = match[2]
     return pins
 
@@ -224,12 +224,17 @@ def declared(specs: list[str]) -> dict[str, Requirement]:
     return {normalise(requirement.name): requirement for requirement in map(Requirement, specs)}
 
 
-def test_the_lock_satisfies_every_declared_dependency():
-    pins = requirements()
-    for name, requirement in {**declared(PYPROJECT["dependencies"]),
-                              **declared(PYPROJECT["optional-dependencies"]["dev"])}.items():
-        locked = pins[CPU_BUILD_OF.get(name, name)]
-        assert requirement.specifier.contains(locked), f"{name}: requirements.txt pins {locked}, not {requirement}"
+def test_the_locks_satisfy_every_declared_dependency():
+    for lock, specs in (("requirements.txt", PYPROJECT["dependencies"]),
+                        ("requirements-dev.txt", PYPROJECT["optional-dependencies"]["dev"])):
+        pins = requirements(lock)
+        for name, requirement in declared(specs).items():
+            locked = pins[CPU_BUILD_OF.get(name, name)]
+            assert requirement.specifier.contains(locked), f"{name}: {lock} pins {locked}, not {requirement}"
+
+
+def test_the_two_locks_share_no_package():
+    assert set(requirements()) & set(requirements("requirements-dev.txt")) == set()
 
 
 def test_every_package_the_library_imports_is_declared():
