@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from landcover_transfer.reporting.screenshots import find_chromium, html_results, screenshot_report
+from landcover_transfer.reporting.screenshots import capture, find_chromium, html_results, screenshot_report
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
@@ -90,3 +90,37 @@ def test_screenshots_show_every_table_inside_the_page(tiny_report, tmp_path):
         frame = re.search(r'<iframe src="data:text/html[^"]*?;base64,([^"]+)"', view.dom)
         assert frame, f"{view.name} is not shown in the page"
         assert base64.b64decode(frame[1]).decode() == (tiny_report.parent / view.name).read_text()
+
+
+FAKE_BROWSER = """#!/bin/sh
+# A browser that hangs on its first call (a child process keeps running, as Chromium's renderers do), then works.
+tries="$(dirname "$0")/tries"
+echo x >> "$tries"
+if [ "$(wc -l < "$tries")" -eq 1 ]; then
+    sleep 300 & echo $! > "$(dirname "$0")/child"
+    wait
+fi
+for arg; do case "$arg" in --screenshot=*) touch "${arg#--screenshot=}";; esac; done
+echo "<html>the page</html>"
+"""
+
+
+def test_a_browser_that_hangs_is_killed_with_its_children_and_tried_again(tmp_path):
+    browser = tmp_path / "browser"
+    browser.write_text(FAKE_BROWSER)
+    browser.chmod(0o755)
+    page = tmp_path / "page.html"
+    page.write_text("<html></html>")
+    dom = capture(str(browser), page, tmp_path / "page.png", seconds=2)
+    assert dom.strip() == "<html>the page</html>" and (tmp_path / "page.png").exists()
+    assert (tmp_path / "tries").read_text().count("x") == 2
+    child = int((tmp_path / "child").read_text())
+    assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]
+
+
+def test_a_browser_that_always_hangs_ends_with_one_clear_error(tmp_path):
+    browser = tmp_path / "browser"
+    browser.write_text("#!/bin/sh\nsleep 300\n")
+    browser.chmod(0o755)
+    with pytest.raises(TimeoutError, match="did not finish a screenshot of page.html in 2 tries of 1 s"):
+        capture(str(browser), tmp_path / "page.html", tmp_path / "page.png", seconds=1)
