@@ -3,7 +3,6 @@ log (and benchmark if heavy)."""
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import os
@@ -17,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 from packaging.requirements import Requirement
+
+from script_imports import imported_names
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -238,13 +239,9 @@ def test_the_two_locks_share_no_package():
 
 
 def test_every_package_the_library_imports_is_declared():
-    imported = set()
-    for path in (REPO / "src").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                imported |= {alias.name.split(".")[0] for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                imported.add(node.module.split(".")[0])
+    src = REPO / "src"
+    imported = {name.split(".")[0] for path in src.rglob("*.py")
+                for name in imported_names(path, ".".join(path.relative_to(src).parent.parts))}
     third_party = imported - set(sys.stdlib_module_names) - {"__future__", "landcover_transfer"}
     assert {"tensorflow", "snakemake", "yaml"} <= third_party  # the scan sees the library
     undeclared = {name for name in third_party
