@@ -305,15 +305,10 @@ def get_attack_inputs(wildcards):
 SUBSET_KEYS = ("subset_size", "seed", "batch_size")
 
 
-def attack_settings(wildcards):
-    """What one attack job reads of `robustness`: the budgets, the subset, and the attack's own settings section
-    (`pgd`, `autoattack`; FGSM has none) for that attack only."""
-    keys = (
-        *SUBSET_KEYS,
-        "eps",
-        "transfer_eps",
-        *((wildcards.attack,) if wildcards.attack in ROBUSTNESS else ()),
-    )
+def attack_settings():
+    """What the attack jobs read of `robustness`: the budgets, the subset, and the settings sections (`pgd`,
+    `autoattack`; FGSM has none) of the configured attacks only."""
+    keys = (*SUBSET_KEYS, "eps", "transfer_eps", *(attack for attack in ROBUSTNESS["attacks"] if attack in ROBUSTNESS))
     return used(ROBUSTNESS, keys)
 
 

@@ -70,6 +70,9 @@ rule finetune:
         tensorboard=directory("logs/tensorboard/{arch}/{strategy}/{aug}/seed{seed}"),
     benchmark:
         "benchmarks/finetune/{arch}/{strategy}/{aug}/seed{seed}.tsv"
+    # Trainings before the attacks and ensembles that are ready beside them: the ensemble surrogate's attack and
+    # the transfer matrix wait for the last training (measured on the demo: 20 s less idle lane at its end).
+    priority: 1
     conda:
         "../envs/tensorflow.yaml"
     threads: resource("finetune", "threads")

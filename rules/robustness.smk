@@ -1,26 +1,30 @@
 wildcard_constraints:
     target=_alternatives(ATTACK_TARGETS),
-    attack=_alternatives(ROBUSTNESS["attacks"]),
 
 
+# All attacks of one model in one job: TensorFlow, the data and the model are loaded once (each job is a process of
+# its own, and its start-up costs more than a small model's attack). One result folder per attack, as before.
 rule attack:
     input:
         unpack(get_attack_inputs),
     output:
-        result="results/robustness/{target}/{attack}/robust.json",
+        results=expand("results/robustness/{{target}}/{attack}/robust.json", attack=ROBUSTNESS["attacks"]),
         # the images at robustness.transfer_eps: the sources of the transfer matrix
-        adversarial="results/robustness/{target}/{attack}/adversarial.npy",
-        examples=report(
-            "results/robustness/{target}/{attack}/examples.png",
-            category="Robustness",
-            subcategory="Adversarial examples",
-            caption="../report/adversarial_examples.rst",
-            labels={"model": "{target}", "attack": "{attack}"},
-        ),
+        adversarial=expand("results/robustness/{{target}}/{attack}/adversarial.npy", attack=ROBUSTNESS["attacks"]),
+        examples=[
+            report(
+                f"results/robustness/{{target}}/{attack}/examples.png",
+                category="Robustness",
+                subcategory="Adversarial examples",
+                caption="../report/adversarial_examples.rst",
+                labels={"model": "{target}", "attack": attack},
+            )
+            for attack in ROBUSTNESS["attacks"]
+        ],
     log:
-        "logs/robustness/{target}/{attack}.log",
+        "logs/robustness/{target}.log",
     benchmark:
-        "benchmarks/robustness/{target}/{attack}.tsv"
+        "benchmarks/robustness/{target}.tsv"
     conda:
         "../envs/tensorflow.yaml"
     threads: resource("attack", "threads")
@@ -29,11 +33,12 @@ rule attack:
         runtime=scaled("attack", "runtime"),
         gpu=resource("attack", "gpu"),
     params:
-        robustness=attack_settings,
+        attacks=ROBUSTNESS["attacks"],
+        robustness=attack_settings(),
         members=lambda wc: config["ensemble"]["members"] if wc.target == "ensemble" else [],
         data=data_reading(),
     message:
-        "Attacking {wildcards.target} with {wildcards.attack}"
+        "Attacking {wildcards.target} with " + ", ".join(ROBUSTNESS["attacks"])
     script:
         "../scripts/robustness/attack.py"
 

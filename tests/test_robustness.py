@@ -127,6 +127,18 @@ def test_pgd_is_at_least_as_strong_as_fgsm(trained):
     assert pgd["accuracy"][-1] < fgsm["accuracy"][0]
 
 
+def test_attacks_sharing_one_classifier_find_what_each_finds_alone(trained):
+    """The attack job wraps a model once for all its attacks: the results are those of a wrapper per attack."""
+    model, x, y = trained
+    logits = attacks.logits_model(model)
+    shared = attacks.art_classifier(logits)
+    for attack in ("fgsm", "pgd"):
+        alone, alone_images = robustness.evaluate_attack(logits, attack, x, y, SETTINGS)
+        together, together_images = robustness.evaluate_attack(logits, attack, x, y, SETTINGS, shared)
+        assert together["accuracy"] == alone["accuracy"], attack
+        np.testing.assert_allclose(together_images[-1], alone_images[-1], atol=1e-3)
+
+
 def test_autoattack_is_at_least_as_strong_as_pgd_and_stays_within_eps(trained):
     model, x, y = trained
     logits = attacks.logits_model(model)
