@@ -20,13 +20,16 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt $(LOGGER_PLUGIN)/pypro
 
 venv: $(VENV)/.installed
 
-# The whole workflow on synthetic data (config/demo.yaml), then the HTML report. The terminal shows two lines per
-# job, its start and its result with the progress (the logger plugin `landcover`: $(LOGGER_PLUGIN)/); Snakemake's
-# full output is in .snakemake/log/.
+# The whole workflow on synthetic data (config/demo.yaml), then the HTML report, then the wall time of both. The
+# terminal shows two lines per job, its start and its result with the progress (the logger plugin `landcover`:
+# $(LOGGER_PLUGIN)/); Snakemake's full output is in .snakemake/log/.
 demo: venv
-	$(SNAKEMAKE) $(DEMO) --logger landcover
-	$(BIN)/snakemake $(DEMO) --report results/report.html
-	@echo "Demo done: results/tables/leaderboard.md, results/plots/, results/report.html"
+	@started=$$(date +%s) && \
+	$(SNAKEMAKE) $(DEMO) --logger landcover && \
+	$(BIN)/snakemake $(DEMO) --report results/report.html --quiet all && \
+	seconds=$$(( $$(date +%s) - started )) && \
+	echo "Demo done in $$((seconds / 60)) min $$((seconds % 60)) s: results/tables/leaderboard.md, results/plots/," \
+	     "results/report.html"
 
 # ruff (pyflakes, pycodestyle, bugbear, isort; settings in pyproject.toml), snakefmt on the workflow files, and the
 # library's layers and cycles (import-linter: the contracts in pyproject.toml).
@@ -43,7 +46,7 @@ test: venv lint
 
 clean-demo:
 	rm -rf results/data results/pretrained results/features results/classical results/finetune \
-	       results/ensemble results/tables results/plots results/config results/report.html \
+	       results/ensemble results/robustness results/tables results/plots results/config results/report.html \
 	       results/screenshots logs benchmarks
 
 # The comparisons of docs/benchmarks.md on this machine, in one run: results/bench/*.csv, the summary printed, then

@@ -60,7 +60,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--feature-dims", type=int, help="feature dimensions (study: VGG16's 2,048)")
     parser.add_argument("--xgboost-max-bin", type=int, default=64)
     parser.add_argument("--xgboost-early-stopping", type=int, default=10, help="rounds without improvement")
-    parser.add_argument("--overhead-variant", default="mobilenet_v2/last_block/none", help="a demo variant")
+    parser.add_argument("--overhead-variant", default="mobilenet_v2/last_block/standard", help="a demo variant")
     parser.add_argument("--overhead-config", nargs="*", default=[str(REPO / "config" / "demo.yaml")],
                         help="override files of the job timed for the per-job overhead (default: the demo's)")
     parser.add_argument("--demo", help="a finished demo's directory: its steps' times, its features for XGBoost")
