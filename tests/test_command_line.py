@@ -1,5 +1,6 @@
-"""The command line: every `snakemake` command and `--config` form the README shows, the commands that must
-work without the data file, and configuration or input mistakes caught by the dry run in one short message.
+"""The command line: every `snakemake` command and `--config` form the README and the pages of docs/ show, the
+commands that must work without the data file, and configuration or input mistakes caught by the dry run in one
+short message.
 
 Dry runs only (a few seconds each), in temporary working directories; the `--report` command needs
 finished results and runs on the tiny end-to-end run (slow).
@@ -24,40 +25,69 @@ from landcover_transfer.data.synthetic import make_synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
+# The pages of docs/, by path: what they show is tested as what the README shows.
+DOCS = {f"docs/{page.name}": page.read_text() for page in sorted((REPO / "docs").glob("*.md"))}
+SHOWN = {"README.md": README, **DOCS}
 TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
 TRACEBACK = "Traceback (most recent call last)"
 
-# Every full command of the README; SLURM ones (`--profile profiles/slurm`) are covered by test_slurm_*.py.
+# Every full command of the README, in the order readme_commands() finds them; SLURM ones
+# (`--profile profiles/slurm`) are covered by test_slurm_*.py.
 README_COMMANDS = [
-    ".venv/bin/snakemake -j4",
     ".venv/bin/snakemake --profile profiles/slurm",
-    ".venv/bin/snakemake --configfile my.yaml -j4",
+    ".venv/bin/snakemake --profile profiles/slurm --configfile config/eurosat.yaml",
+    "snakemake -j4 --configfile config/eurosat.yaml",
     "snakemake -j4 --configfile seed43.yaml",
-    "snakemake -j4 --configfile seeds.yaml",
     "snakemake -j4 all_data",
     "snakemake -j4 results/finetune/vgg16/last_two_blocks/standard/seed42/metrics.json",
-    "snakemake -j4 --configfile config/eurosat.yaml",
-    "snakemake --report results/report.html",
-    "snakemake -j4 results/tables/comparisons.csv",
-    "snakemake --profile profiles/slurm",
     "snakemake --profile profiles/slurm results/finetune/<arch>/<strategy>/<aug>/seed<n>/metrics.json",
     "snakemake --profile profiles/slurm --unlock",
-    "snakemake --list-changes code",
+    ".venv/bin/snakemake -j4",
+    "snakemake --report results/report.html",
 ]
+# Every full command of each page of docs/ that shows one (docs/benchmarks.md: the dry run it times).
+DOCS_COMMANDS = {
+    "docs/benchmarks.md": ["snakemake -n"],
+    "docs/cluster.md": [
+        "snakemake --profile profiles/slurm results/finetune/<arch>/<strategy>/<aug>/seed<n>/metrics.json",
+        "snakemake --profile profiles/slurm --unlock",
+        "snakemake --list-changes code",
+    ],
+    "docs/configuration.md": [".venv/bin/snakemake --configfile my.yaml -j4", "snakemake -j4"],
+    "docs/study.md": [
+        "snakemake -j4 --configfile seeds.yaml",
+        "snakemake --report results/report.html",
+        "snakemake -j4 results/tables/comparisons.csv",
+    ],
+}
 # Commands that do not plan jobs, so `-n` does not apply.
 NOT_DRY_RUNNABLE = ("--report", "--unlock", "--list-changes")
 
 
-def readme_commands() -> list[str]:
-    """`snakemake` commands in the README's bash blocks and inline code, comments removed."""
-    blocks = re.findall(r"```bash\n(.*?)```", README, re.S)
-    inline = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", README, flags=re.S))
+def shown_commands(text: str) -> list[str]:
+    """`snakemake` commands in a page's bash blocks and inline code, comments removed."""
+    blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
+    inline = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
     lines = [re.sub(r"\s+#.*$", "", line).strip() for block in blocks for line in block.splitlines()] + inline
     return [line for line in lines if re.match(r"(\.venv/bin/)?snakemake ", line)]
 
 
-def readme_config_options() -> list[str]:
-    return sorted(set(re.findall(r"`(--config [^`]+)`", README)))
+def readme_commands() -> list[str]:
+    return shown_commands(README)
+
+
+def docs_commands() -> dict[str, list[str]]:
+    return {page: commands for page, text in DOCS.items() if (commands := shown_commands(text))}
+
+
+def shown_config_options() -> list[str]:
+    """Every `--config` form the README and the docs pages show."""
+    return sorted({option for text in SHOWN.values() for option in re.findall(r"`(--config [^`]+)`", text)})
+
+
+def runs_here(command: str) -> bool:
+    """Run in a temporary working directory: not the SLURM ones, not the report (it needs finished results)."""
+    return "profiles/slurm" not in command and not command.startswith("snakemake --report")
 
 
 def out(result) -> str:
@@ -66,9 +96,9 @@ def out(result) -> str:
 
 @pytest.fixture
 def study_dir(tmp_path) -> Path:
-    """A working directory with a tiny data/earth_data.h5 and the README's override files."""
+    """A working directory with a tiny data/earth_data.h5 and the override files the README and docs pages write."""
     write_dataset(tmp_path / "data" / "earth_data.h5", make_synthetic(3, 2))
-    for printf in re.findall(r"^printf .* > \S+\.yaml$", README, re.M):
+    for printf in re.findall(r"^printf .* > \S+\.yaml$", "\n".join(SHOWN.values()), re.M):
         subprocess.run(printf, shell=True, cwd=tmp_path, check=True)
     (tmp_path / "my.yaml").write_text("training: {epochs: 8}\n")  # > progressive phase 1 (5 epochs)
     (tmp_path / "data" / "EuroSAT.zip").write_bytes(b"")  # for data.source eurosat (a dry run does not read it)
@@ -80,9 +110,22 @@ def test_the_list_of_readme_commands_is_complete():
     assert readme_commands() == README_COMMANDS
 
 
-@pytest.mark.parametrize("command", [c for c in README_COMMANDS if "profiles/slurm" not in c
-                                     and not c.startswith("snakemake --report")])
+def test_the_list_of_docs_commands_is_complete():
+    assert docs_commands() == DOCS_COMMANDS
+
+
+@pytest.mark.parametrize("command", [c for c in README_COMMANDS if runs_here(c)])
 def test_readme_command_runs(command, study_dir, run_snakemake):
+    check_command_runs(command, study_dir, run_snakemake)
+
+
+@pytest.mark.parametrize("command", sorted({c for commands in DOCS_COMMANDS.values() for c in commands
+                                            if runs_here(c) and c not in README_COMMANDS}))
+def test_docs_command_runs(command, study_dir, run_snakemake):
+    check_command_runs(command, study_dir, run_snakemake)
+
+
+def check_command_runs(command, study_dir, run_snakemake):
     args = shlex.split(command)[1:]
     if not any(option in args for option in NOT_DRY_RUNNABLE):
         args.append("-n")
@@ -112,7 +155,7 @@ def test_readme_command_runs(command, study_dir, run_snakemake):
     assert not (study_dir / "results").exists()
 
 
-# What the README says of each `--config` form: works, or which one line it fails with.
+# What the README and the docs pages say of each `--config` form: works, or which one line it fails with.
 CONFIG_OPTIONS = {
     "--config 'data={source: eurosat}'": "works",
     "--config 'finetune={\"architectures\":[\"vgg16\",\"mobilenet_v2\"],\"strategies\":[\"last_block\","
@@ -120,19 +163,20 @@ CONFIG_OPTIONS = {
     "--config training.seed=43": "Config entry must start with a valid identifier",  # Snakemake's own parser
     "--config 'training={seed: 43}'": "training.seed: '43' is not of type 'integer'; a value given inside a "
                                       "--config mapping arrives as text: set it in a file passed with --configfile "
-                                      "(README, 'Changing settings')",
+                                      "(docs/configuration.md, 'Changing settings')",
     "--config weights=null": "weights: 'null' is text, not null; a value given inside a --config mapping arrives "
-                             "as text: set it in a file passed with --configfile (README, 'Changing settings')",
+                             "as text: set it in a file passed with --configfile "
+                             "(docs/configuration.md, 'Changing settings')",
     "--config KEY=VALUE": None,  # the form, not a command
 }
 
 
-def test_every_readme_config_option_is_covered():
-    assert readme_config_options() == sorted(CONFIG_OPTIONS)
+def test_every_config_option_the_readme_and_docs_show_is_covered():
+    assert shown_config_options() == sorted(CONFIG_OPTIONS)
 
 
 @pytest.mark.parametrize("option", [o for o, expected in CONFIG_OPTIONS.items() if expected])
-def test_readme_config_option_does_what_the_readme_says(option, study_dir, run_snakemake):
+def test_readme_or_docs_config_option_does_what_they_say(option, study_dir, run_snakemake):
     result = run_snakemake(study_dir, "-n", *shlex.split(option))
     if CONFIG_OPTIONS[option] == "works":
         assert result.returncode == 0, out(result)
@@ -194,7 +238,8 @@ def test_the_missing_data_message_suggests_a_command_line_that_works(tmp_path, r
     ("trainig: {epochs: 3}", "unknown config key 'trainig': did you mean 'training'?"),
     ("training: {epoch: 3}", "unknown config key 'training.epoch': did you mean 'training.epochs'?"),
     ("training.seed: 43", "unknown config key 'training.seed': a dotted name is not a path; nest it instead, "
-                          "`training: {seed: 43}` in a file passed with --configfile (README, 'Changing settings')"),
+                          "`training: {seed: 43}` in a file passed with --configfile "
+                          "(docs/configuration.md, 'Changing settings')"),
 ])
 def test_a_misspelt_key_is_one_short_message_not_a_schema_dump(override, line, tmp_path, run_snakemake):
     (tmp_path / "typo.yaml").write_text(override + "\n")
@@ -304,8 +349,8 @@ def test_a_symlinked_eurosat_archive_is_its_target(tmp_path, run_snakemake):
 
 
 def test_readme_tensorboard_command_runs_the_installed_tensorboard_on_the_jobs_log_folder():
-    command = re.search(r"^\.venv/bin/tensorboard (.+?)\s*$", README, re.M)
-    assert command and "--logdir logs/tensorboard" in command[1], "README: the TensorBoard command"
+    command = re.search(r"^\.venv/bin/tensorboard (.+?)\s*$", DOCS["docs/cluster.md"], re.M)
+    assert command and "--logdir logs/tensorboard" in command[1], "docs/cluster.md: the TensorBoard command"
     assert '"logs/tensorboard/' in (REPO / "rules" / "finetune.smk").read_text()  # where the jobs write
     tensorboard = Path(sys.executable).parent / "tensorboard"  # .venv/bin/tensorboard
     result = subprocess.run([str(tensorboard), "--version_tb"], capture_output=True, text=True, timeout=120)

@@ -230,13 +230,13 @@ SHORT_MESSAGES = [
      "unknown config key 'architectures.vgg16.weight': did you mean 'architectures.vgg16.weights'?"),
     ({"training.seed": 43},
      "unknown config key 'training.seed': a dotted name is not a path; nest it instead, `training: {seed: 43}` "
-     "in a file passed with --configfile (README, 'Changing settings')"),
+     "in a file passed with --configfile (docs/configuration.md, 'Changing settings')"),
     ({"colour": "red"}, "unknown config key 'colour': valid keys here: data, evaluation, weights, "
      "random_weights_policy, pretrain, features, classical, finetune, training, head, architectures, strategies, "
      "schedules, augmentations, ensemble, statistics, study_reference, robustness, ablation, resources"),
     ({"training": {"seed": "43"}},  # what --config 'training={seed: 43}' gives
      "training.seed: '43' is not of type 'integer'; a value given inside a --config mapping arrives as text: "
-     "set it in a file passed with --configfile (README, 'Changing settings')"),
+     "set it in a file passed with --configfile (docs/configuration.md, 'Changing settings')"),
     ({"training": {"epochs": 0}}, "training.epochs: 0 is less than the minimum of 1"),
 ]
 
@@ -263,10 +263,10 @@ def test_validate_config_fills_in_the_defaults():
      "data.eurosat.exclude_classes: 'Sealake' is not in data.eurosat.classes; did you mean 'SeaLake'?"),
     ({"weights": "null"},  # what --config weights=null gives
      "weights: 'null' is text, not null; a value given inside a --config mapping arrives as text: set it in a "
-     "file passed with --configfile (README, 'Changing settings')"),
+     "file passed with --configfile (docs/configuration.md, 'Changing settings')"),
     ({"architectures": {"vgg16": {"weights": "None"}}},
      "architectures.vgg16.weights: 'None' is text, not null; a value given inside a --config mapping arrives as "
-     "text: set it in a file passed with --configfile (README, 'Changing settings')"),
+     "text: set it in a file passed with --configfile (docs/configuration.md, 'Changing settings')"),
 ])
 def test_check_inputs(overlay, line):
     config = valid_config()

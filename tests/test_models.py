@@ -309,10 +309,10 @@ def test_imagenet_weights_offline_is_one_line_pointing_to_pre_staging(monkeypatc
     assert message.startswith("weights: imagenet: cannot download the MobileNetV2 ImageNet weights, and they are "
                               "not in the Keras cache (~/.keras/models) (URL fetch failure on https://")
     assert message.endswith("Temporary failure in name resolution); on nodes without internet pre-stage them "
-                            "(README, 'Pre-staging ImageNet weights')")
+                            "(docs/cluster.md, 'Pre-staging ImageNet weights')")
     assert "\n" not in message
-    readme = (ROOT / "README.md").read_text()
-    assert "**Pre-staging ImageNet weights.**" in readme
+    page = (ROOT / "docs" / "cluster.md").read_text()
+    assert "\n## Pre-staging ImageNet weights\n" in page
 
 
 def test_other_construction_errors_keep_their_type(monkeypatch):

@@ -180,6 +180,9 @@ def test_dry_run_plans_the_configured_jobs(name, overlays, needs_file, tmp_path,
         assert config["weights"] == "imagenet" and "pretrain_base" not in job_counts(out(result))
     if name == "demo":
         assert job_counts(out(result))["pretrain_base"] == len(config["finetune"]["architectures"])
+        # the count the README quotes beside the demo's wall time
+        quoted = re.search(r"`make demo` took .*? \((\d+) jobs;", " ".join((REPO / "README.md").read_text().split()))
+        assert quoted and int(quoted[1]) == sum(job_counts(out(result)).values()), "README: the demo's job count"
     if name == "tiny, three seeds":
         assert job_counts(out(result))["finetune"] == 3 * len(variants(config))
         assert sorted(planned_trainings(out(result))) == sorted(runs(config))

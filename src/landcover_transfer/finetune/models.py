@@ -59,7 +59,7 @@ def resolve_weights(weights: str | None, base_dir: str | Path = ".") -> str | No
     if not path.is_file():
         raise ConfigError(
             f"weights file '{path}' not found: set `weights` to imagenet, null, or the path of a file "
-            "pre-staged on the compute nodes (see README, 'Pre-staging ImageNet weights')"
+            "pre-staged on the compute nodes (see docs/cluster.md, 'Pre-staging ImageNet weights')"
         )
     return str(path)
 
@@ -83,7 +83,7 @@ def build_base(arch: dict, image_size: int, weights: str | None) -> keras.Model:
         raise ConfigError(
             f"weights: imagenet: cannot download the {arch['constructor']} ImageNet weights, and they are not in "
             f"the Keras cache (~/.keras/models) ({error}); on nodes without internet pre-stage them "
-            "(README, 'Pre-staging ImageNet weights')"
+            "(docs/cluster.md, 'Pre-staging ImageNet weights')"
         ) from None
 
 

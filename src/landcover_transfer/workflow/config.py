@@ -8,7 +8,7 @@ from landcover_transfer.workflow.errors import ConfigError
 
 # Snakemake's `--config KEY=VALUE` reads the values inside a mapping as text ('43', 'true', 'null').
 FROM_COMMAND_LINE = ("; a value given inside a --config mapping arrives as text: set it in a file passed with "
-                     "--configfile (README, 'Changing settings')")
+                     "--configfile (docs/configuration.md, 'Changing settings')")
 NULL_AS_TEXT = ("null", "None", "~")
 #: The pseudo-layer of an augmentation policy that turns on adversarial training (see finetune/adversarial_training.py).
 ADVERSARIAL_ENTRY = "Adversarial"

@@ -50,7 +50,7 @@ def _unknown_key(parent: str, key: str, value, known: list[str]) -> str:
             nested = {part: nested}
         written = yaml.safe_dump({head: nested}, default_flow_style=True, width=1000).strip()[1:-1]
         return (f"unknown config key '{prefix}{key}': a dotted name is not a path; nest it instead, "
-                f"`{written}` in a file passed with --configfile (README, 'Changing settings')")
+                f"`{written}` in a file passed with --configfile (docs/configuration.md, 'Changing settings')")
     close = difflib.get_close_matches(key, known, n=1)
     hint = f"did you mean '{prefix}{close[0]}'?" if close else f"valid keys here: {', '.join(known)}"
     return f"unknown config key '{prefix}{key}': {hint}"
