@@ -38,9 +38,9 @@ lint: venv
 	$(BIN)/snakefmt --check Snakefile rules/
 	PYTHONPATH=src $(BIN)/lint-imports --no-cache
 
-# Two pytest-xdist workers: the SLURM tests mostly wait on the scheduler while the other worker computes
+# Three pytest-xdist workers on 2 cores: the SLURM tests mostly wait on the scheduler while the other two compute
 # (tests/conftest.py groups the tests that share an expensive fixture on one worker).
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 test: venv lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=15
 

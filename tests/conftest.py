@@ -32,7 +32,7 @@ def _run_snakemake(workdir, *args, timeout: float = 600) -> subprocess.Completed
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))})
 
 
-# `make test` runs two pytest-xdist workers (`--dist loadgroup`). Tests sharing an expensive session fixture go
+# `make test` runs three pytest-xdist workers (`--dist loadgroup`). Tests sharing an expensive session fixture go
 # to one worker as one group, so the fixture is built once: the SLURM cluster (started once per process, and the
 # daemons of two would clash) and the tiny run. Other tests are grouped by module (module fixtures build once).
 # The long groups come first: the SLURM tests mostly wait on the scheduler's polling, and that wait then
@@ -76,9 +76,10 @@ def tiny_run(tmp_path_factory) -> Path:
     Tests must not change it; copy it (shutil.copytree) to modify results.
     """
     workdir = tmp_path_factory.mktemp("tiny_run")
-    # The timeout only catches a hang: ~9 min alone on 2 cores, more beside the SLURM tests' jobs (make test)
+    # The timeout only catches a hang: ~5 min beside the SLURM tests' jobs (make test). Two `gpu` tokens: two
+    # TensorFlow jobs at once on the 2 cores, which the SLURM tests leave idle while they wait on the scheduler.
     try:
-        result = _run_snakemake(workdir, "-j4", "--logger", "landcover", "--resources", "gpu=1", "--configfile",
+        result = _run_snakemake(workdir, "-j4", "--logger", "landcover", "--resources", "gpu=2", "--configfile",
                                 TINY_CONFIG, timeout=2700)
     except subprocess.TimeoutExpired as error:
         pytest.fail(f"tiny workflow run still running after {error.timeout} s:\n{str(error.stdout)[-6000:]}",

@@ -51,9 +51,11 @@ API
 
 ``snakemake_cli_args() -> list[str]``
     The plugin settings this cluster needs on top of a real-cluster profile:
-    ``--slurm-status-command squeue`` (no accounting database) and a short
-    ``--slurm-init-seconds-before-status-checks`` (default 40 s). They are scalar options, so
-    giving them on the command line overrides only those keys of the profile.
+    ``--slurm-status-command squeue`` (no accounting database), a short
+    ``--slurm-init-seconds-before-status-checks`` (default 40 s) and status checks every 2 s instead of
+    Snakemake's 10 (on a one-node test cluster each level of the workflow's graph otherwise waits up to 10 s
+    for its jobs to be seen finished). They are scalar options, so giving them on the command line
+    overrides only those keys of the profile.
 
 ``job_records(job_ids=None) -> list[JobRecord]``
     Parses ``scontrol show job -d -o`` (all jobs still known, i.e. finished less than MinJobAge
@@ -729,6 +731,7 @@ PartitionName={self.gpu_partition} Nodes={self.hostname} Default=NO MaxTime=INFI
         return [
             "--slurm-status-command", "squeue",
             "--slurm-init-seconds-before-status-checks", str(self.init_seconds_before_status_checks),
+            "--seconds-between-status-checks", "2",
         ]
 
     def job_records(self, job_ids=None) -> list[JobRecord]:
