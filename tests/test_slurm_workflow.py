@@ -15,8 +15,9 @@ this cluster needs because it has no accounting database (`--slurm-status-comman
 so they are given on the command line (which replaces only those keys of the profile). The
 workflow runs from the repository's Snakefile (`-s`) in a temporary working directory (`-d`).
 
-The first two tests share one SLURM run of tests/config/tiny.yaml (module fixture `tiny_slurm_runs`) in which
-one training fails inside its job, then a second run after the cause is removed:
+The first two tests share one SLURM run of tests/config/tiny.yaml with tests/config/slurm.yaml (two trainings;
+module fixture `tiny_slurm_runs`) in which one training fails inside its job, then a second run after the cause is
+removed:
 * `test_failed_variant_fails_alone_and_is_rerun_alone`: the failure stops only that `finetune` job; keep-going
   finishes the rest, nothing that needs every variant runs; once fixed, a rerun submits exactly that one
   training (and its attacks), then the aggregation runs.
@@ -60,6 +61,7 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "Snakefile"
 SLURM_PROFILE = REPO / "profiles" / "slurm"
 TINY = REPO / "tests" / "config" / "tiny.yaml"
+SLURM_GRID = REPO / "tests" / "config" / "slurm.yaml"  # on top of TINY: two trainings
 ACCOUNT = "lcttest"  # Slurm lower-cases account names
 
 # rules/common.smk's `localrules:` (checked against the file below, so a change there is noticed)
@@ -181,8 +183,8 @@ def tiny_slurm_runs(slurm_cluster, tmp_path_factory):
     blocker.parent.mkdir(parents=True)
     blocker.write_text("not a folder")
     # retries 0: the failure is deterministic, the profile's 2 retries would only repeat it
-    args = _args(cluster, profile, workdir, [TINY], "--retries", "0")
-    runs = SimpleNamespace(cluster=cluster, workdir=workdir, profile=profile, config=_merged_config(TINY))
+    args = _args(cluster, profile, workdir, [TINY, SLURM_GRID], "--retries", "0")
+    runs = SimpleNamespace(cluster=cluster, workdir=workdir, profile=profile, config=_merged_config(TINY, SLURM_GRID))
 
     seen = {r.job_id for r in cluster.job_records()}
     runs.first = _run(cluster, args, workdir, "run 1 (one broken variant)", timeout=2700)
