@@ -543,7 +543,7 @@ def test_a_second_seed_trains_alone_and_the_tables_show_mean_and_spread(tiny_run
                                           "leaderboard", "plots", "comparisons", "provenance", "effective_config",
                                           "all"}, out(plan)[-3000:]
 
-    run = run_snakemake(work, "-j2", "--resources", "gpu=1", *args, timeout=1200)
+    run = run_snakemake(work, "-j2", "--resources", "gpu=2", *args, timeout=1200)
     assert run.returncode == 0, out(run)
     table = pd.read_csv(work / "results/tables/finetune.csv")
     assert len(table) == len(variants(config)) and (table["Seeds"] == 2).all()
@@ -767,8 +767,9 @@ def test_real_eurosat_sample_with_real_weights_through_the_workflow(tmp_path, ru
 @pytest.mark.slow
 def test_the_eurosat_recipe_runs_on_real_images_it_never_saw(tmp_path, run_snakemake):
     """config/eurosat.yaml as a user runs it, on the real EuroSAT images of the mini sample (disjoint from the
-    development sample the recipe was measured on) with the real MobileNetV2 weights, shortened to one epoch: its
-    trainings, their test-time augmentation, the 8-view features of the classical branch and the ensembles."""
+    development sample the recipe was measured on) with the real MobileNetV2 weights, shortened to one epoch at 96
+    instead of 224 pixels: its trainings, their test-time augmentation, the 8-view features of the classical branch
+    and the ensembles."""
     if not EUROSAT_SAMPLE.is_dir() or not MOBILENET_WEIGHTS.is_file():
         pytest.skip(f"real EuroSAT sample or MobileNetV2 weights absent under {SHARED}")
     override = tmp_path / "unseen.yaml"
@@ -776,7 +777,8 @@ def test_the_eurosat_recipe_runs_on_real_images_it_never_saw(tmp_path, run_snake
         "data": {"eurosat": {"archive": str(EUROSAT_SAMPLE)}},
         "evaluation": {"selection_fraction": 0.2},
         "weights": str(MOBILENET_WEIGHTS),
-        "architectures": {"mobilenet_v2": {"kwargs": {"alpha": 0.35}}},
+        "architectures": {"mobilenet_v2": {"kwargs": {"alpha": 0.35}, "image_size": 96}},
+        "features": {"image_size": 96},
         # one architecture here (the others' weights are not offline): its two strategies are the ensembles' members
         "finetune": {"architectures": ["mobilenet_v2"]},
         "training": {"epochs": 1},
@@ -873,7 +875,7 @@ def test_test_time_augmentation_and_the_ablation_table_evaluate_saved_models_wit
     }))
     splits = (work / "results/data/splits.npz").read_bytes()
     result = run_snakemake(work, "results/tables/finetune.md", "results/tables/ablation.md", "-j2", "--resources",
-                           "gpu=1", "--configfile", TINY_CONFIG, overlay, timeout=900)
+                           "gpu=2", "--configfile", TINY_CONFIG, overlay, timeout=900)
     assert result.returncode == 0, out(result)[-4000:]
     assert job_counts(out(result)) == {"finetune_tta": len(runs(tiny_config)), "finetune_table": 1,
                                        "ablation_table": 1}, out(result)[-3000:]
