@@ -39,7 +39,7 @@ except ConfigError as error:
 onstart:
     # Before any job is submitted (not in dry runs): on SLURM, the profile's site settings filled in; then (it imports
     # Keras) augmentation layers and optimizers built and tried once, skipped where that very probe passed before
-    # (workflow/probe_cache.py).
+    # (finetune/probe.py).
     if getattr(workflow.executor_plugin, "name", None) == "slurm":
         from landcover_transfer.workflow.cluster import site_partitions, slurm_profile_problems
 
@@ -50,27 +50,12 @@ onstart:
         )
         if problems:
             raise WorkflowError("\n".join(problems))
-    from landcover_transfer.workflow.jobs import stderr_held_back
-    from landcover_transfer.workflow.probe_cache import probe_once
+    from landcover_transfer.finetune.probe import grid_problems
 
-    probed = {
-        "augmentations": {name: config["augmentations"][name] for name in AUGMENTATIONS},
-        "strategies": {name: config["strategies"][name] for name in STRATEGIES},
-    }
-
-    def probe():
-        with stderr_held_back():  # TensorFlow's start-up lines from C++, in this process
-            from landcover_transfer.finetune.optimisation import probe_phases
-            from landcover_transfer.finetune.pipeline import probe_augmentations
-
-            return probe_augmentations(probed["augmentations"]) + probe_phases(probed["strategies"])
-
-    # what builds the probed layers and optimizers
-    sources = [
-        *Path(SRC, "landcover_transfer", "finetune").glob("*.py"),
-        Path(SRC, "landcover_transfer", "attacks.py"),
-    ]
-    problems = probe_once(probed, sources, probe)
+    problems = grid_problems(
+        {name: config["augmentations"][name] for name in AUGMENTATIONS},
+        {name: config["strategies"][name] for name in STRATEGIES},
+    )
     if problems:
         raise WorkflowError("invalid configuration:\n  " + "\n  ".join(problems))
 

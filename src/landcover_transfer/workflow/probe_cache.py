@@ -1,4 +1,4 @@
-"""The configuration probe that Snakefile's onstart runs before any job, remembered once it has passed.
+"""The configuration probe run before any job (finetune/probe.py), remembered once it has passed.
 
 Probing builds every augmentation layer and optimizer of the grid, which needs TensorFlow: ~5 s on every run that
 has a job to do, most of it TensorFlow's import. A probe that passed is remembered under the user's cache folder,
