@@ -13,6 +13,12 @@ from pathlib import Path
 
 import pytest
 
+# `make test`'s three workers share two cores: one thread per TensorFlow (and BLAS) process, the tests' own and the
+# workflow jobs they start (a job's `threads` still sets its own), or the thread pools of several processes contend
+# and spin (measured: the same suite took 25 CPU-minutes instead of 21 when three multi-threaded runs overlapped).
+for _variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
 LOGGER_PLUGIN = REPO / "snakemake-logger-plugin-landcover"
@@ -35,9 +41,9 @@ def _run_snakemake(workdir, *args, timeout: float = 600) -> subprocess.Completed
 # `make test` runs three pytest-xdist workers (`--dist loadgroup`). Tests sharing an expensive session fixture go
 # to one worker as one group, so the fixture is built once: the SLURM cluster (started once per process, and the
 # daemons of two would clash) and the tiny run. Other tests are grouped by module (module fixtures build once).
-# The long groups come first: the SLURM tests mostly wait on the scheduler's polling, and that wait then
-# overlaps the tiny run and the unit tests on the other worker.
-_FIRST_GROUPS = ("slurm", "tiny_run")
+# The long groups come first, so that the short ones fill the end: the SLURM tests (which mostly wait on the
+# scheduler's polling, overlapping the computing workers), the tiny run, then the modules of minutes.
+_FIRST_GROUPS = ("slurm", "tiny_run", "test_workflow", "test_bench", "test_training", "test_kill")
 
 
 def _xdist_group(item) -> str:

@@ -1,6 +1,6 @@
-"""make bench (the bench/ package): a tiny run writes every section's CSV with positive figures and the docs;
-the docs writer renders given CSVs; a finished demo's steps are split and the slowest non-training one named.
-bench/gpu.sh: test_bench_gpu.py."""
+"""make bench (the bench/ package) and bench/gpu.sh: a tiny run writes every section's CSV with positive figures and
+the docs; the docs writer renders given CSVs; a finished demo's steps are split and the slowest non-training one
+named."""
 
 from __future__ import annotations
 
@@ -103,11 +103,6 @@ def test_generated_grid_has_the_asked_variants_and_a_valid_ensemble():
     assert planned_jobs("Job stats:\njob      count\n-----  -------\nall  1\ntotal  79\n") == 79
 
 
-def bench_command(*args) -> list[str]:
-    return [sys.executable, "-m", "bench", "--size", "tiny", "--configfile", str(TINY),
-            "--overhead-config", str(TINY), "--threads", "2", *map(str, args)]
-
-
 def run_checked(command, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO / ".bench-packages")])}
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=900, **kwargs)
@@ -117,10 +112,14 @@ def run_checked(command, **kwargs) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_tiny_bench_writes_every_section_with_positive_figures_and_the_docs(tmp_path):
+    """Every section in one run of bench/gpu.sh in its tiny mode, on the CPU: `make bench` with the study section
+    (one process: TensorFlow starts once), then the projection gpu.sh prints."""
     out, docs = tmp_path / "bench", tmp_path / "benchmarks.md"
-    run_checked(bench_command("--out", out, "--docs", docs, "--demo", fake_demo(tmp_path / "demo"), "--sections",
-                              "pipeline", "training", "switches", "augmentation", "classical", "overhead", "demo",
-                              "dag", "--augmentations", "standard"))
+    done = run_checked(["bash", str(REPO / "bench" / "gpu.sh"), "--size", "tiny", "--python", sys.executable,
+                        "--out", out, "--docs", docs, "--", "--sections", "pipeline", "training", "switches",
+                        "augmentation", "classical", "overhead", "demo", "dag", "study", "--demo",
+                        fake_demo(tmp_path / "demo"), "--augmentations", "standard", "--configfile", TINY,
+                        "--overhead-config", TINY, "--threads", "1"])
     summary = pd.read_csv(out / "summary.csv", keep_default_na=False)
     assert list(summary.columns) == SUMMARY_COLUMNS
     expected = {"pipeline": ["pipeline", "image_size", "batch_size", "images", "images_per_s"],
@@ -135,7 +134,7 @@ def test_tiny_bench_writes_every_section_with_positive_figures_and_the_docs(tmp_
     for section, columns in expected.items():
         frame = pd.read_csv(out / f"{section}.csv")
         assert columns == list(frame.columns)[:len(columns)], section
-        assert set(summary["section"]) >= {"pipeline", "switches", "augmentation", "classical", "overhead", "dag"}
+    assert set(summary["section"]) >= {"pipeline", "switches", "augmentation", "classical", "overhead", "dag"}
     rates = pd.concat([pd.read_csv(out / f"{name}.csv")["images_per_s"] for name in ("training", "augmentation")])
     assert (rates > 0).all()
     pipeline = pd.read_csv(out / "pipeline.csv").set_index("pipeline")["images_per_s"]
@@ -144,7 +143,14 @@ def test_tiny_bench_writes_every_section_with_positive_figures_and_the_docs(tmp_
     stages = pd.read_csv(out / "overhead.csv")
     assert len(stages) == 6 and (stages["seconds"] > 0).all()
     assert (pd.read_csv(out / "dag.csv")["seconds"] > 0).all() and (pd.read_csv(out / "dag.csv")["jobs"] > 0).all()
+    study = pd.read_csv(out / "study.csv")
+    assert list(study["variant"]) == ["mobilenet_v2/last_block/standard"]
+    assert (study["images_per_s"] > 0).all() and (study["projected_hours"] > 0).all()
     page = docs.read_text()
     for title in ("## Machine", "## Summary", "## 1. Input pipeline", "## 2. Augmentation cost",
-                  "## 6. Scale of the DAG", "**Slowest non-training step of the demo"):
+                  "## 6. Scale of the DAG", "## 7. Full-size variants and the projected study",
+                  "**Slowest non-training step of the demo"):
         assert title in page
+    assert "sees GPUs: none (CPU figures)" in done.stdout
+    assert "mobilenet_v2/last_block/standard: " in done.stdout
+    assert "projected full study on this machine: " in done.stdout

@@ -736,59 +736,36 @@ MOBILENET_WEIGHTS = SHARED / "weights" / "mobilenet_v2_weights_tf_dim_ordering_t
 
 
 @pytest.mark.slow
-def test_real_eurosat_sample_with_real_weights_through_the_workflow(tmp_path, run_snakemake):
-    """Real data end to end: rule eurosat_to_h5 on real EuroSAT JPEGs, then one variant fine-tuned from
-    real ImageNet weights given as a pre-staged path (the cluster case without internet)."""
-    if not EUROSAT_SAMPLE.is_dir() or not MOBILENET_WEIGHTS.is_file():
-        pytest.skip(f"real EuroSAT sample or MobileNetV2 weights absent under {SHARED}")
-    override = tmp_path / "real.yaml"
-    override.write_text(yaml.safe_dump({
-        "data": {"source": "eurosat", "eurosat": {"archive": str(EUROSAT_SAMPLE)}},
-        "evaluation": {"selection_fraction": 0.2},
-        "weights": None,
-        "random_weights_policy": "none",
-        "architectures": {"mobilenet_v2": {"kwargs": {"alpha": 0.35}, "weights": str(MOBILENET_WEIGHTS)}},
-        "finetune": {"architectures": ["mobilenet_v2"], "strategies": ["last_block"], "augmentations": ["none"]},
-        "training": {"epochs": 2, "batch_size": 16},
-        "ensemble": {"members": "best_per_architecture"},
-    }))
-    target = "results/finetune/mobilenet_v2/last_block/none/seed42/metrics.json"  # seed: training.seed
-    result = run_snakemake(tmp_path, target, "-j2", "--configfile", TINY_CONFIG, override)
-    assert result.returncode == 0, out(result)[-4000:]
-    assert "eurosat_to_h5" in out(result)
-    metrics = json.loads((tmp_path / target).read_text())
-    assert metrics["weights"] == str(MOBILENET_WEIGHTS)
-    splits = Splits.load(tmp_path / "results" / "data" / "splits.npz")
-    assert len(splits.class_names) == 9 and "SeaLake" not in splits.class_names
-    assert len(splits.y_evaluation) == 18  # 20% of 10 real images per class
-    assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["epochs_run"] == 2
-
-
-@pytest.mark.slow
 def test_the_eurosat_recipe_runs_on_real_images_it_never_saw(tmp_path, run_snakemake):
     """config/eurosat.yaml as a user runs it, on the real EuroSAT images of the mini sample (disjoint from the
-    development sample the recipe was measured on) with the real MobileNetV2 weights, shortened to one epoch at 96
-    instead of 224 pixels: its trainings, their test-time augmentation, the 8-view features of the classical branch
-    and the ensembles."""
+    development sample the recipe was measured on: rule eurosat_to_h5 reads its JPEGs) with the real MobileNetV2
+    weights given as a pre-staged file (the cluster case without internet), shortened to one epoch at 96 instead of
+    224 pixels: its trainings, their test-time augmentation, the 8-view features of the classical branch and the
+    ensembles."""
     if not EUROSAT_SAMPLE.is_dir() or not MOBILENET_WEIGHTS.is_file():
         pytest.skip(f"real EuroSAT sample or MobileNetV2 weights absent under {SHARED}")
     override = tmp_path / "unseen.yaml"
     override.write_text(yaml.safe_dump({
         "data": {"eurosat": {"archive": str(EUROSAT_SAMPLE)}},
         "evaluation": {"selection_fraction": 0.2},
-        "weights": str(MOBILENET_WEIGHTS),
-        "architectures": {"mobilenet_v2": {"kwargs": {"alpha": 0.35}, "image_size": 96}},
+        "architectures": {"mobilenet_v2": {"kwargs": {"alpha": 0.35}, "image_size": 96,
+                                           "weights": str(MOBILENET_WEIGHTS)}},
         "features": {"image_size": 96},
         # one architecture here (the others' weights are not offline): its two strategies are the ensembles' members
         "finetune": {"architectures": ["mobilenet_v2"]},
         "training": {"epochs": 1},
         "ensemble": {"members": ["mobilenet_v2/recipe/dihedral", "mobilenet_v2/recipe_whole_base/dihedral"]},
+        # one thread per job: -j2 runs two at once, beside make test's other workers
+        "resources": {kind: {"threads": 1} for kind in ("finetune", "features", "classical")},
     }))
     targets = ["results/tables/finetune.md", "results/tables/ensemble.md", "results/tables/classical.md"]
     # the timeout only catches a hang: ~3 min alone on 2 cores, 10 min beside make test's other worker and a training
     result = run_snakemake(tmp_path, *targets, "-j2", "--configfile", REPO / "config" / "eurosat.yaml", override,
                            timeout=2400)
     assert result.returncode == 0, out(result)[-4000:]
+    assert "eurosat_to_h5" in out(result)
+    splits = Splits.load(tmp_path / "results" / "data" / "splits.npz")
+    assert len(splits.class_names) == 9 and "SeaLake" not in splits.class_names
     trainable = {}
     for strategy in ("recipe", "recipe_whole_base"):
         folder = tmp_path / f"results/finetune/mobilenet_v2/{strategy}/dihedral/seed42"
