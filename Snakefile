@@ -1,6 +1,7 @@
 # landcover-transfer: the study's transfer-learning workflow for Sentinel-2 land-cover images.
-# Stages have their own target rules (all_data, all_classical, all_finetune, all_ensemble, all_robustness, and
-# all_summary: leaderboard, plots, effective configuration); `snakemake -j4` runs them all with config/config.yaml.
+# Stages have their own target rules (all_data, all_classical, all_finetune, all_ensemble, all_robustness,
+# all_summary: leaderboard, plots, effective configuration, and predict: the land-cover maps of predict.scenes);
+# `snakemake -j4` runs them all with config/config.yaml.
 
 import os
 
@@ -24,6 +25,7 @@ include: "rules/finetune.smk"
 include: "rules/ensemble.smk"
 include: "rules/robustness.smk"
 include: "rules/aggregate.smk"
+include: "rules/predict.smk"
 
 
 rule all:
@@ -34,5 +36,6 @@ rule all:
         rules.all_ensemble.input,
         rules.all_summary.input,
         rules.all_robustness.input,
+        rules.predict.input,
     message:
         "Done: tables in results/tables/, plots in results/plots/; report: snakemake --report results/report.html"

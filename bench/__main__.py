@@ -24,18 +24,20 @@ import pandas as pd  # noqa: E402
 from bench.common import CONFIG, REPO, load_config, random_images, round_figures  # noqa: E402
 from landcover_transfer.workflow.provenance import cpu_model, git_state, package_versions  # noqa: E402
 
-SECTIONS = ("pipeline", "training", "switches", "augmentation", "classical", "overhead", "demo", "dag", "study")
+SECTIONS = ("pipeline", "training", "switches", "augmentation", "classical", "overhead", "demo", "dag", "study",
+            "predict")
 # Sizes per preset: `default` is `make bench` on a workstation, `study` the study's data size (bench/gpu.sh),
 # `tiny` a run of seconds for the tests.
 PRESETS = {
     "tiny": {"images": 64, "pipeline_images": 128, "image_sizes": [32], "epochs": 2, "feature_rows": 270,
-             "feature_dims": 32, "grid_variants": 8, "study_images": 160, "study_epochs": 2},
+             "feature_dims": 32, "grid_variants": 8, "study_images": 160, "study_epochs": 2,
+             "scene_sizes": [96, 160], "tta_scene_sizes": [96]},
     "default": {"images": 512, "pipeline_images": 2048, "image_sizes": [64, 128], "epochs": 2,
                 "feature_rows": 15360, "feature_dims": 2048, "grid_variants": 1000, "study_images": 2400,
-                "study_epochs": 2},
+                "study_epochs": 2, "scene_sizes": [256, 512, 1024], "tta_scene_sizes": [512]},
     "study": {"images": 24000, "pipeline_images": 24000, "image_sizes": [64, 128], "epochs": 2,
               "feature_rows": 15360, "feature_dims": 2048, "grid_variants": 1000, "study_images": None,
-              "study_epochs": 2},
+              "study_epochs": 2, "scene_sizes": [512, 1024, 2048], "tta_scene_sizes": [1024]},
 }
 DEFAULT_SECTIONS = [section for section in SECTIONS if section != "study"]
 
@@ -69,6 +71,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--study-images", type=int, help="images of the study section (default: the study's)")
     parser.add_argument("--study-epochs", type=int)
     parser.add_argument("--study-variant", default="last_block/standard", help="strategy/augmentation measured")
+    parser.add_argument("--scene-sizes", type=int, nargs="+", help="sides in pixels of the scenes mapped (predict)")
+    parser.add_argument("--tta-scene-sizes", type=int, nargs="*",
+                        help="of those, the sizes also mapped with test-time augmentation")
+    parser.add_argument("--predict-variant", default="mobilenet_v2/last_block/none",
+                        help="the variant that maps the scenes, at its architecture's image_size")
+    parser.add_argument("--predict-stride", type=int, default=16)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--out", default=str(REPO / "results" / "bench"))
     parser.add_argument("--docs", default=str(REPO / "docs" / "benchmarks.md"), help="'' to skip the docs")
@@ -175,6 +183,12 @@ class Run:
         from bench.dag import dag_scale
 
         return dag_scale(self.config, [self.args.config, *self.args.configfile], self.args.grid_variants)
+
+    def predict(self):
+        from bench.predict import scene_scaling
+
+        return scene_scaling(self.config, self.args.predict_variant, self.args.scene_sizes, self.args.predict_stride,
+                             self.args.tta_scene_sizes, self.args.threads)
 
     def study(self):
         from bench.study import study_projection

@@ -51,6 +51,11 @@ SECTION_TEXT = {
     "study": ("7. Full-size variants and the projected study",
               "One variant per architecture trained by the workflow's `train_variant` (callbacks, selection "
               "evaluation, resume state) at the given data size, and the grid's projected hours."),
+    "predict": ("8. Land-cover maps: time and memory against scene size",
+                "Synthetic scenes of increasing size mapped by `predict_scene` (windows of 64 pixels resized inside "
+                "the model to the architecture's `image_size`, every `stride` pixels, blended), each in a fresh "
+                "process: seconds of the mapping (the model loaded and traced before), seconds per km² at 10 m, "
+                "and the process's peak resident memory."),
 }
 
 

@@ -18,6 +18,7 @@ from landcover_transfer.workflow.config import (
     evaluation_folder,
     check_references,
     finetune_seeds,
+    predict_models,
     prestaged_weights,
     run_ids,
     trained_seeds,
@@ -92,6 +93,8 @@ ATTACK_TARGETS = [f"finetune/{v}" for v in variant_ids(config)] + ["ensemble"]
 # finetune_tta); attacks always target the model itself. Absent from a config: none (no default in the schema,
 # so that the params of finished jobs stay as they were).
 TTA = config["evaluation"].get("test_time_augmentation", "none")
+# The variants whose saved models map the scenes of `predict.scenes`.
+PREDICT_MODELS = predict_models(config)
 
 
 def _alternatives(names):
@@ -106,6 +109,7 @@ wildcard_constraints:
     seed=_alternatives(map(str, trained_seeds(config))),
     model=_alternatives(CLASSICAL),
     method=_alternatives(ENSEMBLE_METHODS),
+    scene=_alternatives(config["predict"]["scenes"]) or "(?!)",
 
 
 def get_dataset(wildcards):

@@ -21,6 +21,8 @@ for _variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_T
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
+# the tiny run's configuration: the tiny grid, and a scene to map (tests/config/predict.yaml)
+TINY_RUN_CONFIGS = (TINY_CONFIG, REPO / "tests" / "config" / "predict.yaml")
 LOGGER_PLUGIN = REPO / "snakemake-logger-plugin-landcover"
 
 
@@ -77,7 +79,7 @@ def run_snakemake():
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """The working directory of one complete run of tests/config/tiny.yaml (once per test session).
+    """The working directory of one complete run of TINY_RUN_CONFIGS (once per test session).
 
     Tests must not change it; copy it (shutil.copytree) to modify results.
     """
@@ -86,7 +88,7 @@ def tiny_run(tmp_path_factory) -> Path:
     # TensorFlow jobs at once on the 2 cores, which the SLURM tests leave idle while they wait on the scheduler.
     try:
         result = _run_snakemake(workdir, "-j4", "--logger", "landcover", "--resources", "gpu=2", "--configfile",
-                                TINY_CONFIG, timeout=2700)
+                                *TINY_RUN_CONFIGS, timeout=2700)
     except subprocess.TimeoutExpired as error:
         pytest.fail(f"tiny workflow run still running after {error.timeout} s:\n{str(error.stdout)[-6000:]}",
                     pytrace=False)

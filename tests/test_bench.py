@@ -117,7 +117,7 @@ def test_tiny_bench_writes_every_section_with_positive_figures_and_the_docs(tmp_
     out, docs = tmp_path / "bench", tmp_path / "benchmarks.md"
     done = run_checked(["bash", str(REPO / "bench" / "gpu.sh"), "--size", "tiny", "--python", sys.executable,
                         "--out", out, "--docs", docs, "--", "--sections", "pipeline", "training", "switches",
-                        "augmentation", "classical", "overhead", "demo", "dag", "study", "--demo",
+                        "augmentation", "classical", "overhead", "demo", "dag", "study", "predict", "--demo",
                         fake_demo(tmp_path / "demo"), "--augmentations", "standard", "--configfile", TINY,
                         "--overhead-config", TINY, "--threads", "1"])
     summary = pd.read_csv(out / "summary.csv", keep_default_na=False)
@@ -130,11 +130,14 @@ def test_tiny_bench_writes_every_section_with_positive_figures_and_the_docs(tmp_
                 "classical": ["features", "model", "estimator", "params", "fit_s", "rounds", "selection_accuracy",
                               "evaluation_accuracy"],
                 "overhead": ["variant", "fit_images", "epochs", "stage", "seconds", "share"],
-                "dag": ["grid", "variants", "jobs", "seconds"]}
+                "dag": ["grid", "variants", "jobs", "seconds"],
+                "predict": ["variant", "scene_px", "km2", "stride", "tta", "windows", "seconds", "seconds_per_km2",
+                            "windows_per_s", "peak_rss_mb"]}
     for section, columns in expected.items():
         frame = pd.read_csv(out / f"{section}.csv")
         assert columns == list(frame.columns)[:len(columns)], section
-    assert set(summary["section"]) >= {"pipeline", "switches", "augmentation", "classical", "overhead", "dag"}
+    assert set(summary["section"]) >= {"pipeline", "switches", "augmentation", "classical", "overhead", "dag",
+                                       "predict"}
     rates = pd.concat([pd.read_csv(out / f"{name}.csv")["images_per_s"] for name in ("training", "augmentation")])
     assert (rates > 0).all()
     pipeline = pd.read_csv(out / "pipeline.csv").set_index("pipeline")["images_per_s"]
@@ -143,12 +146,19 @@ def test_tiny_bench_writes_every_section_with_positive_figures_and_the_docs(tmp_
     stages = pd.read_csv(out / "overhead.csv")
     assert len(stages) == 6 and (stages["seconds"] > 0).all()
     assert (pd.read_csv(out / "dag.csv")["seconds"] > 0).all() and (pd.read_csv(out / "dag.csv")["jobs"] > 0).all()
+    scenes = pd.read_csv(out / "predict.csv")
+    assert list(zip(scenes["scene_px"], scenes["tta"], strict=True)) == [(96, False), (96, True), (160, False)]
+    assert (scenes[["seconds", "windows", "peak_rss_mb"]] > 0).all().all()
+    assert scenes.loc[1, "seconds"] > scenes.loc[0, "seconds"]  # 8 views of every window
+    assert {"full tile 10980 px, mobilenet_v2/last_block/none, stride 16", "peak memory of the mapping process"} <= \
+        set(summary["comparison"])
     study = pd.read_csv(out / "study.csv")
     assert list(study["variant"]) == ["mobilenet_v2/last_block/standard"]
     assert (study["images_per_s"] > 0).all() and (study["projected_hours"] > 0).all()
     page = docs.read_text()
     for title in ("## Machine", "## Summary", "## 1. Input pipeline", "## 2. Augmentation cost",
                   "## 6. Scale of the DAG", "## 7. Full-size variants and the projected study",
+                  "## 8. Land-cover maps: time and memory against scene size",
                   "**Slowest non-training step of the demo"):
         assert title in page
     assert "sees GPUs: none (CPU figures)" in done.stdout

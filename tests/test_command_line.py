@@ -54,6 +54,10 @@ DOCS_COMMANDS = {
         "snakemake --list-changes code",
     ],
     "docs/configuration.md": [".venv/bin/snakemake --configfile my.yaml -j4", "snakemake -j4"],
+    "docs/predict.md": [
+        "snakemake -j4 predict --configfile config/eurosat.yaml scenes.yaml",
+        "snakemake -j4 results/predict/wales/value_mappings.csv --configfile config/eurosat.yaml scenes.yaml",
+    ],
     "docs/study.md": [
         "snakemake -j4 --configfile seeds.yaml",
         "snakemake --report results/report.html",
@@ -102,6 +106,7 @@ def study_dir(tmp_path) -> Path:
         subprocess.run(printf, shell=True, cwd=tmp_path, check=True)
     (tmp_path / "my.yaml").write_text("training: {epochs: 8}\n")  # > progressive phase 1 (5 epochs)
     (tmp_path / "data" / "EuroSAT.zip").write_bytes(b"")  # for data.source eurosat (a dry run does not read it)
+    (tmp_path / "data" / "scene.tif").write_bytes(b"")  # docs/predict.md's scene, likewise
     shutil.copytree(REPO / "config", tmp_path / "config")  # the shipped override files, as in a clone
     return tmp_path
 
@@ -148,6 +153,10 @@ def check_command_runs(command, study_dir, run_snakemake):
             f"{arch}/{strategy}/{aug}" for arch in ("vgg16", "resnet50", "mobilenet_v2")
             for strategy in recipe["strategies"] for aug in recipe["augmentations"])
         assert "eurosat_to_h5" in out(result) and "finetune_tta" in out(result), out(result)
+    if "predict" in args:  # docs/predict.md: the scene's map, after the training of its model
+        assert re.search(r"^Job \d+: Land-cover map of scene wales -> results/predict/wales/$", out(result), re.M)
+    if "value_mappings.csv" in command:  # ... and its value mappings measured
+        assert re.search(r"^Job \d+: The value mappings of scene wales compared -> ", out(result), re.M)
     if command.endswith("seeds.yaml"):  # three seeds: three trainings of each variant
         trainings = re.findall(r"^Job \d+: Fine-tuning (\S+) \(seed (\d+)\)$", out(result), re.M)
         assert sorted({seed for _, seed in trainings}) == ["42", "43", "44"], out(result)

@@ -18,6 +18,7 @@ from landcover_transfer.reporting.screenshots import capture, find_chromium, htm
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
+PREDICT_CONFIG = REPO / "tests" / "config" / "predict.yaml"  # the tiny run's scene (conftest.py)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TABLES_SHOWN = ("classical", "finetune", "ensemble", "leaderboard", "comparisons", "robustness", "transfer",
                 "adversarial_training")
@@ -30,7 +31,7 @@ def tiny_report(tiny_run, tmp_path_factory, run_snakemake) -> Path:
     """The report of a copy of the tiny run (the shared run stays untouched)."""
     work = tmp_path_factory.mktemp("report") / "work"
     shutil.copytree(tiny_run, work, symlinks=True)
-    result = run_snakemake(work, "--report", "report.html", "--configfile", TINY_CONFIG, timeout=600)
+    result = run_snakemake(work, "--report", "report.html", "--configfile", TINY_CONFIG, PREDICT_CONFIG, timeout=600)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     return work / "report.html"
 

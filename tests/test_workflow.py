@@ -32,6 +32,7 @@ from landcover_transfer.workflow.provenance import git_state, package_versions
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
+TINY_RUN_CONFIGS = (TINY_CONFIG, REPO / "tests" / "config" / "predict.yaml")  # conftest.py's tiny_run
 
 CONFIG = REPO / "config" / "config.yaml"
 DEMO = REPO / "config" / "demo.yaml"
@@ -46,6 +47,8 @@ AGGREGATION = {"finetune_table", "ensemble", "ensemble_table", "leaderboard", "p
 # downstream of every variant too: its attacks, the ensemble surrogate's, and the robustness tables
 ROBUSTNESS_JOBS = {"attack", "transfer_matrix", "robustness_table", "robustness_plots"}
 ROBUSTNESS_TABLES = ("robustness", "transfer", "adversarial_training")
+SYNTHETIC_SCENE = "results/predict/synthetic_scene/scene.tif"  # rule synthetic_scene's
+MAP_FILES = ("classes.tif", "probabilities.tif", "areas.csv", "summary.json", "quicklook.png")
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -108,6 +111,8 @@ def expected_job_counts(config) -> dict[str, int]:
         "transfer_matrix": 1,
         "robustness_table": 1,
         "robustness_plots": 1,
+        "synthetic_scene": int(any(scene["path"] == SYNTHETIC_SCENE for scene in config["predict"]["scenes"].values())),
+        "predict_scene": len(config["predict"]["scenes"]),
         "all": 1,
     }
     return {job: n for job, n in counts.items() if n}
@@ -218,7 +223,7 @@ def test_stage_targets_plan_only_their_stage(target, planned, not_planned, tmp_p
 
 @pytest.fixture(scope="module")
 def tiny_config():
-    return config_for(TINY_CONFIG)
+    return config_for(*TINY_RUN_CONFIGS)
 
 
 def expected_outputs(config) -> list[str]:
@@ -237,6 +242,7 @@ def expected_outputs(config) -> list[str]:
     files += [f"results/tables/{t}.{ext}" for t in ROBUSTNESS_TABLES for ext in ("csv", "md")]
     files += ["results/robustness/transfer.csv", "results/plots/transfer_matrix.png"]
     files += [f"results/plots/robustness/{a}.png" for a in config["finetune"]["architectures"]]
+    files += [f"results/predict/{scene}/{name}" for scene in config["predict"]["scenes"] for name in MAP_FILES]
     return files
 
 
@@ -254,7 +260,7 @@ def test_tiny_run_writes_every_output(tiny_run, tiny_config):
 
 @pytest.mark.slow
 def test_tiny_run_every_job_has_a_log_and_nothing_is_left_to_do(tiny_run, tiny_config, run_snakemake):
-    result = run_snakemake(tiny_run, "--summary", "--configfile", TINY_CONFIG, timeout=300)
+    result = run_snakemake(tiny_run, "--summary", "--configfile", *TINY_RUN_CONFIGS, timeout=300)
     assert result.returncode == 0, out(result)
     summary = pd.read_csv(io.StringIO(result.stdout[result.stdout.index("output_file"):]), sep="\t")
     ran = set(expected_job_counts(tiny_config)) - {"all"}
@@ -265,7 +271,7 @@ def test_tiny_run_every_job_has_a_log_and_nothing_is_left_to_do(tiny_run, tiny_c
     assert [log for log in logs if not (tiny_run / log.strip()).exists()] == []  # a file, or TensorBoard's folder
     assert set(summary["status"]) == {"ok"} and set(summary["plan"]) == {"no update"}
 
-    dry = run_snakemake(tiny_run, "-n", "--configfile", TINY_CONFIG, timeout=300)
+    dry = run_snakemake(tiny_run, "-n", "--configfile", *TINY_RUN_CONFIGS, timeout=300)
     assert dry.returncode == 0, out(dry)
     assert "Nothing to be done" in out(dry)
 
@@ -469,7 +475,7 @@ def test_robustness_results_agree_with_the_models_and_with_each_other(tiny_run, 
 def test_forcerun_of_one_variant_plans_only_it_and_the_aggregation(tiny_run, tiny_config, run_snakemake):
     target = runs(tiny_config)[0]
     result = run_snakemake(tiny_run, "-n", "--forcerun", f"results/finetune/{target}/metrics.json",
-                           "--configfile", TINY_CONFIG, timeout=300)
+                           "--configfile", *TINY_RUN_CONFIGS, timeout=300)
     assert result.returncode == 0, out(result)
     _assert_reruns_only(out(result), target, tiny_config)
 
@@ -494,7 +500,7 @@ def test_deleted_variant_is_retrained_alone(tiny_run, tiny_config, tmp_path, run
     recorded = metrics.read_bytes()
     shutil.rmtree(metrics.parent)  # the variant with its kept state: it must train again
 
-    plan = run_snakemake(work, "-n", "--configfile", TINY_CONFIG, timeout=300)
+    plan = run_snakemake(work, "-n", "--configfile", *TINY_RUN_CONFIGS, timeout=300)
     assert plan.returncode == 0, out(plan)
     _assert_reruns_only(out(plan), target, tiny_config)
 
@@ -502,7 +508,7 @@ def test_deleted_variant_is_retrained_alone(tiny_run, tiny_config, tmp_path, run
     before = {v: path.stat().st_mtime_ns for v, path in others.items()}
     table_before = (work / "results/tables/finetune.csv").stat().st_mtime_ns
     run = run_snakemake(work, f"results/finetune/{target}/metrics.json", "-j2", "--resources", "gpu=1",
-                        "--configfile", TINY_CONFIG, timeout=600)
+                        "--configfile", *TINY_RUN_CONFIGS, timeout=600)
     assert run.returncode == 0, out(run)
     assert job_counts(out(run)) == {"finetune": 1}
     assert {v: path.stat().st_mtime_ns for v, path in others.items()} == before
@@ -514,7 +520,7 @@ def test_deleted_variant_is_retrained_alone(tiny_run, tiny_config, tmp_path, run
     # content changed (files under 1 MB are compared by checksum): training is deterministic, so the new
     # metrics.json can equal the recorded one byte for byte (wall_time_s is rounded to 0.1 s) — then
     # the tables stay. (This made the test flaky when it always expected a rebuild.)
-    rest = run_snakemake(work, "-n", "--configfile", TINY_CONFIG, timeout=300)
+    rest = run_snakemake(work, "-n", "--configfile", *TINY_RUN_CONFIGS, timeout=300)
     assert rest.returncode == 0, out(rest)
     # The retrained model.keras is new (over 1 MB: compared by time), so its attacks always rerun.
     counts = job_counts(out(rest))
@@ -530,7 +536,7 @@ def test_a_second_seed_trains_alone_and_the_tables_show_mean_and_spread(tiny_run
     work = copy_run(tiny_run, tmp_path / "work")
     overlay = tmp_path / "seeds.yaml"
     overlay.write_text(yaml.safe_dump({"finetune": {"seeds": [42, 7]}}))
-    config, args = config_for(TINY_CONFIG, overlay), ["--configfile", TINY_CONFIG, overlay]
+    config, args = config_for(*TINY_RUN_CONFIGS, overlay), ["--configfile", *TINY_RUN_CONFIGS, overlay]
     plan = run_snakemake(work, "-n", *args, timeout=300)
     assert plan.returncode == 0, out(plan)
     # seed 42's trainings are kept; ensembles and attacks use the first seed: they do not rerun. The classical
@@ -571,7 +577,7 @@ def test_a_second_seed_trains_alone_and_the_tables_show_mean_and_spread(tiny_run
     # every seed votes (ensemble.seeds: all): the ensembles rerun on two trainings per member, nothing trains
     every_seed = tmp_path / "every_seed.yaml"
     every_seed.write_text(yaml.safe_dump({"finetune": {"seeds": [42, 7]}, "ensemble": {"seeds": "all"}}))
-    voted = run_snakemake(work, "-j2", "--configfile", TINY_CONFIG, every_seed, timeout=600)
+    voted = run_snakemake(work, "-j2", "--configfile", *TINY_RUN_CONFIGS, every_seed, timeout=600)
     assert voted.returncode == 0, out(voted)
     assert set(job_counts(out(voted))) == {"ensemble", "ensemble_table", "leaderboard", "plots", "comparisons",
                                            "provenance", "effective_config", "all"}, out(voted)[-3000:]
@@ -591,7 +597,7 @@ def test_a_second_seed_trains_alone_and_the_tables_show_mean_and_spread(tiny_run
 def test_listed_ensemble_seeds_train_only_the_members_and_vote(tiny_run, tiny_config, tmp_path, run_snakemake):
     overlay = tmp_path / "ensemble_seeds.yaml"
     overlay.write_text(yaml.safe_dump({"ensemble": {"seeds": [42, 7]}}))
-    plan = run_snakemake(tiny_run, "-n", "--configfile", TINY_CONFIG, overlay, timeout=300)
+    plan = run_snakemake(tiny_run, "-n", "--configfile", *TINY_RUN_CONFIGS, overlay, timeout=300)
     assert plan.returncode == 0, out(plan)
     # seed 7 of each member only: the grid's other variants, the tables' repeats and the classical models stay
     members = tiny_config["ensemble"]["members"]
@@ -613,7 +619,7 @@ def test_results_from_before_seed_folders_are_taken_over_without_training(tiny_r
     shutil.rmtree(folder)
 
     run = run_snakemake(work, f"results/finetune/{target}/metrics.json", "-j1", "--resources", "gpu=1",
-                        "--configfile", TINY_CONFIG, timeout=600)
+                        "--configfile", *TINY_RUN_CONFIGS, timeout=600)
     assert run.returncode == 0, out(run)
     log = (work / f"logs/finetune/{target}.log").read_text()
     assert "took over the state of this training" in log and "training already finished" in log, log[-3000:]
@@ -639,7 +645,7 @@ CONFIG_EDITS_NO_JOB_READS = {
 def test_config_edits_no_job_reads_retrain_nothing(edit, tiny_run, tmp_path, run_snakemake):
     overlay = tmp_path / "edit.yaml"
     overlay.write_text(yaml.safe_dump(CONFIG_EDITS_NO_JOB_READS[edit]))
-    plan = run_snakemake(tiny_run, "-n", "--configfile", TINY_CONFIG, overlay, timeout=300)
+    plan = run_snakemake(tiny_run, "-n", "--configfile", *TINY_RUN_CONFIGS, overlay, timeout=300)
     assert plan.returncode == 0, out(plan)
     # only the report's copy of the configuration is rewritten (its params are the whole config)
     assert job_counts(out(plan)) == {"effective_config": 1, "all": 1}, out(plan)[-3000:]
@@ -651,10 +657,12 @@ def test_a_changed_learning_rate_retrains_exactly_that_strategy(tiny_run, tiny_c
     phases[0]["learning_rate"] *= 2
     overlay = tmp_path / "edit.yaml"
     overlay.write_text(yaml.safe_dump({"strategies": {"last_block": {"phases": phases}}}))
-    plan = run_snakemake(tiny_run, "-n", "--configfile", TINY_CONFIG, overlay, timeout=300)
+    plan = run_snakemake(tiny_run, "-n", "--configfile", *TINY_RUN_CONFIGS, overlay, timeout=300)
     assert plan.returncode == 0, out(plan)
     assert sorted(planned_trainings(out(plan))) == sorted(r for r in runs(tiny_config) if "/last_block/" in r)
-    assert set(job_counts(out(plan))) - {"finetune"} <= AGGREGATION | ROBUSTNESS_JOBS
+    counts = job_counts(out(plan))
+    assert set(counts) - {"finetune", "predict_scene"} <= AGGREGATION | ROBUSTNESS_JOBS
+    assert "/last_block/" in tiny_config["predict"]["model"] and counts["predict_scene"] == 1  # its model retrains
 
 
 
@@ -662,7 +670,7 @@ def test_a_changed_learning_rate_retrains_exactly_that_strategy(tiny_run, tiny_c
 def test_a_changed_attack_setting_reruns_the_attacks_and_no_training(tiny_run, tiny_config, tmp_path, run_snakemake):
     overlay = tmp_path / "edit.yaml"
     overlay.write_text(yaml.safe_dump({"robustness": {"pgd": {**tiny_config["robustness"]["pgd"], "steps": 4}}}))
-    plan = run_snakemake(tiny_run, "-n", "--configfile", TINY_CONFIG, overlay, timeout=300)
+    plan = run_snakemake(tiny_run, "-n", "--configfile", *TINY_RUN_CONFIGS, overlay, timeout=300)
     assert plan.returncode == 0, out(plan)
     counts = job_counts(out(plan))
     assert counts["attack"] == expected_job_counts(tiny_config)["attack"], out(plan)[-3000:]
@@ -691,13 +699,13 @@ def test_outputs_deleted_after_a_finished_training_are_rebuilt_without_training(
         (folder / name).unlink()
 
     run = run_snakemake(work, f"results/finetune/{target}/metrics.json", "-j1", "--resources", "gpu=1",
-                        "--configfile", TINY_CONFIG, timeout=600)
+                        "--configfile", *TINY_RUN_CONFIGS, timeout=600)
     assert run.returncode == 0, out(run)
     log = (work / f"logs/finetune/{target}.log").read_text()
     assert "training already finished for this definition" in log
     assert not re.search(r"^Epoch \d+/", log, re.M)  # no epoch trained
     assert {name: (folder / name).read_bytes() for name in before} == before
-    rest = run_snakemake(work, "-n", "--configfile", TINY_CONFIG, timeout=300)
+    rest = run_snakemake(work, "-n", "--configfile", *TINY_RUN_CONFIGS, timeout=300)
     # identical metrics: no table to rebuild; the rewritten model.keras (saved with its date) is attacked again
     # (the leaderboard has a robustness column; its plot follows it)
     assert set(job_counts(out(rest))) <= ROBUSTNESS_JOBS | {"leaderboard", "plots", "all"}, out(rest)[-3000:]
@@ -714,7 +722,7 @@ def test_a_broken_dataset_fails_clearly_and_spares_finished_results(tiny_run, tm
     os.utime(dataset, (later, later))
 
     result = run_snakemake(work, "results/data/splits.npz", "-j2", "--resources", "gpu=1",
-                           "--forcerun", "make_splits", "--configfile", TINY_CONFIG, timeout=300)
+                           "--forcerun", "make_splits", "--configfile", *TINY_RUN_CONFIGS, timeout=300)
     output = out(result)
     assert result.returncode != 0
     assert TRACEBACK not in output
@@ -852,7 +860,7 @@ def test_test_time_augmentation_and_the_ablation_table_evaluate_saved_models_wit
     }))
     splits = (work / "results/data/splits.npz").read_bytes()
     result = run_snakemake(work, "results/tables/finetune.md", "results/tables/ablation.md", "-j2", "--resources",
-                           "gpu=2", "--configfile", TINY_CONFIG, overlay, timeout=900)
+                           "gpu=2", "--configfile", *TINY_RUN_CONFIGS, overlay, timeout=900)
     assert result.returncode == 0, out(result)[-4000:]
     assert job_counts(out(result)) == {"finetune_tta": len(runs(tiny_config)), "finetune_table": 1,
                                        "ablation_table": 1}, out(result)[-3000:]

@@ -53,6 +53,10 @@ def check_references(config: dict) -> None:
     unknown_classical = [m for m in config["ensemble"]["include_classical"] if m not in config["classical"]["models"]]
     problems += [f"ensemble.include_classical: unknown classical model '{m}'" for m in unknown_classical]
     problems += ablation_problems(config)
+    if config["predict"]["scenes"]:
+        variants = set(variant_ids(config))
+        problems += [f"predict.model: '{m}' is not in the fine-tuning grid" for m in predict_models(config)
+                     if m not in variants]
     robustness = config["robustness"]
     problems += [f"robustness.{key}: {robustness[key]} is not in robustness.eps {robustness['eps']}"
                  for key in ("headline_eps", "transfer_eps") if robustness[key] not in robustness["eps"]]
@@ -157,6 +161,12 @@ def prestaged_weights(config: dict, arch: str) -> str | None:
     """The path of the architecture's pre-staged weights file, or None (imagenet or random weights)."""
     weights = weights_for(config, arch)
     return None if weights in (None, "imagenet") else weights
+
+
+def predict_models(config: dict) -> list[str]:
+    """The variants whose probabilities map the scenes (`predict.model`: one, or a list)."""
+    model = config["predict"]["model"]
+    return [model] if isinstance(model, str) else list(model)
 
 
 def check_inputs(config: dict) -> None:

@@ -1,0 +1,1 @@
+"""Applying trained models to what was never in the dataset: GeoTIFF scenes."""
