@@ -149,7 +149,7 @@ def mapped(tmp_path_factory) -> SimpleNamespace:
     model = SimpleNamespace(input_shape=(None, 32, 32, 3), output_shape=(None, 2),
                             predict_on_batch=lambda x: brightness(x).astype(np.float32))
     summary = maps.map_scene("test", str(path), {"bands": [1, 2, 3], "reflectance_scale": 10000, "offset": 0},
-                             settings, [model], ["brightness"], CLASSES, None, out)
+                             settings, lambda: [model], ["brightness"], CLASSES, None, out)
     return SimpleNamespace(path=path, out=out, summary=summary)
 
 

@@ -6,7 +6,7 @@ from landcover_transfer.workflow.jobs import send_output_to_log
 send_output_to_log(snakemake)  # first: TensorFlow's import writes C++ start-up lines, which belong in the job's log
 
 from landcover_transfer.data.splits import Splits
-from landcover_transfer.predict.maps import map_scene, scene_mapping
+from landcover_transfer.predict.maps import map_scene
 from landcover_transfer.predict.value_mapping import channel_stats
 from landcover_transfer.workflow.jobs import run_script
 
@@ -24,11 +24,10 @@ def training_stats(snakemake) -> dict | None:
 def main(snakemake):
     params, input = snakemake.params, snakemake.input
     stats = training_stats(snakemake)
-    scene_mapping(input.scene, params.scene, params.settings["value_mapping"], stats)  # a bad scene fails here
     from landcover_transfer.finetune.models import load_model
 
     summary = map_scene(snakemake.wildcards.scene, input.scene, params.scene, params.settings,
-                        [load_model(path) for path in input.models], params.models,
+                        lambda: [load_model(path) for path in input.models], params.models,
                         Splits.load(input.splits).class_names, stats, snakemake.output)
     top = sorted(summary["shares"].items(), key=lambda item: -item[1])[:3]
     return (f"{summary['scene']}: {summary['width']} x {summary['height']} px in {summary['seconds']:.0f} s, "

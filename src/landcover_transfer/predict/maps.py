@@ -4,6 +4,7 @@ predict_scene."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -36,12 +37,14 @@ def check_models(models: list, names: list[str], class_names: list[str]) -> int:
     return sizes.pop()
 
 
-def map_scene(name: str, path: str, scene: dict, settings: dict, models: list, model_names: list[str],
-              class_names: list[str], training_stats: dict | None, outputs) -> dict:
-    """classes.tif, probabilities.tif, areas.csv, quicklook.png and summary.json of one scene."""
+def map_scene(name: str, path: str, scene: dict, settings: dict, load_models: Callable[[], list],
+              model_names: list[str], class_names: list[str], training_stats: dict | None, outputs) -> dict:
+    """classes.tif, probabilities.tif, areas.csv, quicklook.png and summary.json of one scene; the models are
+    loaded (`load_models()`) once the scene has been read and its value mapping found."""
     from landcover_transfer.predict.scene import window_predictor
 
     mapping, indexes = scene_mapping(path, scene, settings["value_mapping"], training_stats)
+    models = load_models()
     size = check_models(models, model_names, class_names)
     started = time.perf_counter()
     predict = window_predictor(models, settings["batch_size"], settings["test_time_augmentation"])
