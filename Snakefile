@@ -1,6 +1,7 @@
 # landcover-transfer: the study's transfer-learning workflow for Sentinel-2 land-cover images.
 # Stages have their own target rules (all_data, all_classical, all_finetune, all_ensemble, all_robustness,
-# all_summary: leaderboard, plots, effective configuration, and predict: the land-cover maps of predict.scenes);
+# all_summary: leaderboard, plots, effective configuration, predict: the land-cover maps of predict.scenes, and
+# export: the variants of export.model as Keras, SavedModel, ONNX and LiteRT files with a model card);
 # `snakemake -j4` runs them all with config/config.yaml.
 
 import os
@@ -26,6 +27,7 @@ include: "rules/ensemble.smk"
 include: "rules/robustness.smk"
 include: "rules/aggregate.smk"
 include: "rules/predict.smk"
+include: "rules/export.smk"
 
 
 rule all:
@@ -37,5 +39,6 @@ rule all:
         rules.all_summary.input,
         rules.all_robustness.input,
         rules.predict.input,
+        rules.export.input,
     message:
         "Done: tables in results/tables/, plots in results/plots/; report: snakemake --report results/report.html"

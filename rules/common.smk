@@ -17,6 +17,7 @@ from landcover_transfer.workflow.config import (
     ensemble_seeds,
     evaluation_folder,
     check_references,
+    export_models,
     finetune_seeds,
     predict_models,
     prestaged_weights,
@@ -74,6 +75,8 @@ localrules:
     provenance,
     robustness_table,
     robustness_plots,
+    model_card,
+    evaluate_scene,
 
 
 GRID = config["finetune"]
@@ -95,6 +98,10 @@ ATTACK_TARGETS = [f"finetune/{v}" for v in variant_ids(config)] + ["ensemble"]
 TTA = config["evaluation"].get("test_time_augmentation", "none")
 # The variants whose saved models map the scenes of `predict.scenes`.
 PREDICT_MODELS = predict_models(config)
+# The scenes with a label raster: each map is also scored against it (rule evaluate_scene).
+LABELLED_SCENES = [name for name, scene in config["predict"]["scenes"].items() if "labels" in scene]
+# The variants shipped as Keras, SavedModel, ONNX and LiteRT files with a model card (target `export`).
+EXPORT_MODELS = export_models(config)
 
 
 def _alternatives(names):
@@ -110,6 +117,16 @@ wildcard_constraints:
     model=_alternatives(CLASSICAL),
     method=_alternatives(ENSEMBLE_METHODS),
     scene=_alternatives(config["predict"]["scenes"]) or "(?!)",
+    chips=_alternatives(config["predict"]["chips"]) or "(?!)",
+
+
+def scene_path(wildcards):
+    return config["predict"]["scenes"][wildcards.scene]["path"]
+
+
+def scene_reading(wildcards):
+    """How a scene is read (path, bands, values): what its map depends on, its labels not included."""
+    return {key: value for key, value in config["predict"]["scenes"][wildcards.scene].items() if key != "labels"}
 
 
 def get_dataset(wildcards):

@@ -1,7 +1,11 @@
+# The saved models that map the scenes and classify the chips (predict.model: their first seed).
+PREDICT_MODEL_FILES = [f"{variant_dir(*v.split('/'), FIRST_SEED)}/model.keras" for v in PREDICT_MODELS]
+
+
 rule predict_scene:
     input:
-        scene=lambda wildcards: config["predict"]["scenes"][wildcards.scene]["path"],
-        models=[f"{variant_dir(*v.split('/'), FIRST_SEED)}/model.keras" for v in PREDICT_MODELS],
+        scene=scene_path,
+        models=PREDICT_MODEL_FILES,
         dataset=get_dataset,
         splits="results/data/splits.npz",
     output:
@@ -28,7 +32,7 @@ rule predict_scene:
         runtime=scaled("predict", "runtime"),
         gpu=resource("predict", "gpu"),
     params:
-        scene=lambda wildcards: config["predict"]["scenes"][wildcards.scene],
+        scene=scene_reading,
         settings=used(
             config["predict"],
             (
@@ -49,9 +53,60 @@ rule predict_scene:
         "../scripts/predict/predict_scene.py"
 
 
+rule evaluate_scene:
+    input:
+        classes=rules.predict_scene.output.classes,
+        labels=lambda wildcards: config["predict"]["scenes"][wildcards.scene]["labels"]["path"],
+        splits="results/data/splits.npz",
+    output:
+        summary="results/predict/{scene}/evaluation.json",
+        per_class="results/predict/{scene}/evaluation.csv",
+        confusion="results/predict/{scene}/confusion.csv",
+    log:
+        "logs/predict/{scene}.evaluation.log",
+    conda:
+        "../envs/tensorflow.yaml"
+    params:
+        classes=lambda wildcards: config["predict"]["scenes"][wildcards.scene]["labels"].get("classes"),
+    message:
+        "The map of scene {wildcards.scene} against its labels -> {output.summary}"
+    script:
+        "../scripts/predict/evaluate_scene.py"
+
+
+rule predict_chips:
+    input:
+        chips=lambda wildcards: config["predict"]["chips"][wildcards.chips],
+        models=PREDICT_MODEL_FILES,
+        splits="results/data/splits.npz",
+    output:
+        predictions="results/predict/chips/{chips}/predictions.csv",
+        summary="results/predict/chips/{chips}/summary.json",
+    log:
+        "logs/predict/chips/{chips}.log",
+    benchmark:
+        "benchmarks/predict/chips/{chips}.tsv"
+    conda:
+        "../envs/tensorflow.yaml"
+    threads: resource("predict", "threads")
+    resources:
+        mem_mb=scaled("predict", "mem_mb"),
+        runtime=scaled("predict", "runtime"),
+        gpu=resource("predict", "gpu"),
+    params:
+        settings=used(config["predict"], ("test_time_augmentation", "unknown_below", "batch_size")),
+        models=PREDICT_MODELS,
+    message:
+        "Classifying the chips of {input.chips} -> {output.predictions}"
+    script:
+        "../scripts/predict/predict_chips.py"
+
+
 rule predict:
     input:
         expand(rules.predict_scene.output, scene=config["predict"]["scenes"]),
+        expand(rules.evaluate_scene.output, scene=LABELLED_SCENES),
+        expand(rules.predict_chips.output, chips=config["predict"]["chips"]),
 
 
 rule synthetic_scene:
@@ -77,8 +132,8 @@ rule synthetic_scene:
 
 rule value_mappings:
     input:
-        scene=lambda wildcards: config["predict"]["scenes"][wildcards.scene]["path"],
-        models=[f"{variant_dir(*v.split('/'), FIRST_SEED)}/model.keras" for v in PREDICT_MODELS],
+        scene=scene_path,
+        models=PREDICT_MODEL_FILES,
         dataset=get_dataset,
         splits="results/data/splits.npz",
     output:
@@ -93,7 +148,7 @@ rule value_mappings:
         runtime=scaled("predict", "runtime"),
         gpu=resource("predict", "gpu"),
     params:
-        scene=lambda wildcards: config["predict"]["scenes"][wildcards.scene],
+        scene=scene_reading,
         value_mapping=config["predict"]["value_mapping"],
         unknown_below=config["predict"]["unknown_below"],
         batch_size=config["predict"]["batch_size"],

@@ -21,8 +21,9 @@ for _variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_T
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
-# the tiny run's configuration: the tiny grid, and a scene to map (tests/config/predict.yaml)
+# the tiny run's configuration: the tiny grid, and the uses of its models (tests/config/predict.yaml)
 TINY_RUN_CONFIGS = (TINY_CONFIG, REPO / "tests" / "config" / "predict.yaml")
+TINY_RUN_CHIPS = "chips"  # tests/config/predict.yaml's predict.chips, written by tiny_run into its working directory
 LOGGER_PLUGIN = REPO / "snakemake-logger-plugin-landcover"
 
 
@@ -71,6 +72,22 @@ def pytest_collection_finish(session):
                                 "run would be set up on both workers): use the pytest pinned in requirements-dev.txt")
 
 
+def write_evaluation_chips(folder: Path) -> None:
+    """The tiny run's evaluation images as PNG chips in the EuroSAT release's layout, <class>/<index>.png (index:
+    the image's row in the evaluation split): the synthetic data are the same bytes for the same settings."""
+    import yaml
+    from PIL import Image
+
+    from landcover_transfer.data.synthetic import make_synthetic
+
+    spec = yaml.safe_load(TINY_CONFIG.read_text())["data"]["synthetic"]
+    dataset = make_synthetic(spec["train_per_class"], spec["val_per_class"], seed=spec["seed"])
+    for index, (image, label) in enumerate(zip(dataset.x_val, dataset.y_val, strict=True)):
+        path = folder / dataset.class_names[label] / f"{index:03d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(path)
+
+
 @pytest.fixture(scope="session")
 def run_snakemake():
     """The function `run_snakemake(workdir, *args, timeout=600)` -> CompletedProcess."""
@@ -84,6 +101,7 @@ def tiny_run(tmp_path_factory) -> Path:
     Tests must not change it; copy it (shutil.copytree) to modify results.
     """
     workdir = tmp_path_factory.mktemp("tiny_run")
+    write_evaluation_chips(workdir / TINY_RUN_CHIPS)
     # The timeout only catches a hang: ~5 min beside the SLURM tests' jobs (make test). Two `gpu` tokens: two
     # TensorFlow jobs at once on the 2 cores, which the SLURM tests leave idle while they wait on the scheduler.
     try:

@@ -54,6 +54,7 @@ DOCS_COMMANDS = {
         "snakemake --list-changes code",
     ],
     "docs/configuration.md": [".venv/bin/snakemake --configfile my.yaml -j4", "snakemake -j4"],
+    "docs/export.md": ["snakemake -j4 export --configfile config/eurosat.yaml ship.yaml"],
     "docs/predict.md": [
         "snakemake -j4 predict --configfile config/eurosat.yaml scenes.yaml",
         "snakemake -j4 results/predict/wales/value_mappings.csv --configfile config/eurosat.yaml scenes.yaml",
@@ -155,6 +156,9 @@ def check_command_runs(command, study_dir, run_snakemake):
         assert "eurosat_to_h5" in out(result) and "finetune_tta" in out(result), out(result)
     if "predict" in args:  # docs/predict.md: the scene's map, after the training of its model
         assert re.search(r"^Job \d+: Land-cover map of scene wales -> results/predict/wales/$", out(result), re.M)
+    if "export" in args:  # docs/export.md: the variant's files and card, after its training
+        assert re.search(r"^Job \d+: Exporting mobilenet_v2/recipe/dihedral -> ", out(result), re.M), out(result)
+        assert "model_card" in out(result)
     if "value_mappings.csv" in command:  # ... and its value mappings measured
         assert re.search(r"^Job \d+: The value mappings of scene wales compared -> ", out(result), re.M)
     if command.endswith("seeds.yaml"):  # three seeds: three trainings of each variant

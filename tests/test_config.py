@@ -233,7 +233,8 @@ SHORT_MESSAGES = [
      "in a file passed with --configfile (docs/configuration.md, 'Changing settings')"),
     ({"colour": "red"}, "unknown config key 'colour': valid keys here: data, evaluation, weights, "
      "random_weights_policy, pretrain, features, classical, finetune, training, head, architectures, strategies, "
-     "schedules, augmentations, ensemble, statistics, study_reference, robustness, predict, ablation, resources"),
+     "schedules, augmentations, ensemble, statistics, study_reference, robustness, predict, export, ablation, "
+     "resources"),
     ({"training": {"seed": "43"}},  # what --config 'training={seed: 43}' gives
      "training.seed: '43' is not of type 'integer'; a value given inside a --config mapping arrives as text: "
      "set it in a file passed with --configfile (docs/configuration.md, 'Changing settings')"),

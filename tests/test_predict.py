@@ -14,10 +14,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+from PIL import Image
 from rasterio.transform import from_origin
 from rio_cogeo.cogeo import cog_validate
 
-from landcover_transfer.predict import mapping_choice, maps, outputs, scene, synthetic_scene, value_mapping, windows
+from landcover_transfer.predict import (
+    chips,
+    evaluation,
+    mapping_choice,
+    maps,
+    outputs,
+    scene,
+    synthetic_scene,
+    value_mapping,
+    windows,
+)
 from landcover_transfer.predict.bands import rgb_indexes
 from landcover_transfer.workflow.errors import ConfigError, DataError
 
@@ -236,6 +247,65 @@ def test_synthetic_scene_places_each_image_and_maps_back_to_its_pixels(tmp_path)
         assert (truth.read(1)[8:16, 16:24] == labels[chosen[5]]).all()
 
 
+def write_raster(path: Path, values: np.ndarray, pixel_m: float, nodata: int | None = None) -> Path:
+    profile = {"driver": "GTiff", "height": values.shape[0], "width": values.shape[1], "count": 1, "dtype": "uint8",
+               "crs": "EPSG:32630", "transform": from_origin(500_000, 5_800_000, pixel_m, pixel_m), "nodata": nodata}
+    with rasterio.open(path, "w", **profile) as raster:
+        raster.write(values, 1)
+    return path
+
+
+def test_a_label_raster_of_another_resolution_is_scored_on_the_maps_grid(tmp_path):
+    # labels at 20 m, the map at 10 m: each label pixel covers 2 x 2 map pixels (nearest neighbour)
+    labels = np.array([[7, 3], [3, 9]], dtype=np.uint8)  # 9: nodata; label values 7 -> dark, 3 -> bright
+    predicted = np.array([[0, 0, 1, 1],
+                          [0, 1, 1, scene.NODATA],
+                          [1, 2, 2, 0],   # 2: unknown (two classes)
+                          [0, 1, 0, 0]], dtype=np.uint8)
+    classes_path = write_raster(tmp_path / "classes.tif", predicted, 10.0, nodata=scene.NODATA)
+    labels_path = write_raster(tmp_path / "labels.tif", labels, 20.0, nodata=9)
+    lookup = evaluation.label_lookup({7: "dark", 3: "bright", 5: None}, CLASSES)
+    table = evaluation.confusion(classes_path, labels_path, lookup, len(CLASSES))
+    # rows: labelled dark (top left), bright (top right without its nodata pixel, bottom left); columns: dark,
+    # bright, unknown
+    assert table.tolist() == [[3, 1, 0], [1, 5, 1]]
+    summary, per_class = evaluation.scores(table, CLASSES)
+    assert summary == pytest.approx({"pixels": 11, "agreement": 8 / 11, "unknown_share": 1 / 11,
+                                     "agreement_of_known": 0.8})
+    assert per_class["recall"].tolist() == [0.75, round(5 / 7, 6)]
+    assert per_class["precision"].tolist() == [0.75, round(5 / 6, 6)]
+    frame = evaluation.confusion_frame(table, CLASSES)
+    assert frame.loc["bright", "unknown"] == 1 and list(frame.columns) == [*CLASSES, "unknown"]
+    with pytest.raises(DataError, match="maps to sea, which the model does not know"):
+        evaluation.label_lookup({1: "sea"}, CLASSES)
+    nothing = write_raster(tmp_path / "nothing.tif", np.full((2, 2), 9, dtype=np.uint8), 20.0, nodata=9)
+    with pytest.raises(DataError, match="no labelled pixel overlaps the map"):
+        evaluation.confusion(classes_path, nothing, lookup, len(CLASSES))
+
+
+def test_chips_are_read_as_training_images_and_tabulated_with_their_folders_label(tmp_path):
+    rng = np.random.default_rng(0)
+    for name, side in (("dark/a.png", 16), ("bright/b.png", 16), ("c.jpg", 16), (".hidden/d.png", 16)):
+        (tmp_path / "in" / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(tmp_path / "in" / name)
+    files, pixels = chips.read_chips(tmp_path / "in", 16)
+    assert files == ["bright/b.png", "c.jpg", "dark/a.png"] and pixels.shape == (3, 16, 16, 3)
+    assert np.array_equal(pixels[0], np.asarray(Image.open(tmp_path / "in/bright/b.png")))
+    probabilities = np.array([[0.2, 0.8], [0.55, 0.45], [0.3, 0.7]])
+    table = chips.chip_table(files, probabilities, CLASSES, unknown_below=0.6)
+    assert table["class"].tolist() == ["bright", "unknown", "bright"]
+    assert table["folder"].tolist() == ["bright", "", "dark"]
+    assert table[["p_dark", "p_bright"]].to_numpy().tolist() == probabilities.tolist()
+    assert chips.chip_summary(table, CLASSES) == {"chips": 3, "classes": {"dark": 0, "bright": 2, "unknown": 1},
+                                                  "labelled_chips": 2, "accuracy": 0.5}
+    with pytest.raises(DataError, match=r"1 of 3 images cannot be used:\n  c.jpg: 16x16, expected 32x32"):
+        Image.fromarray(np.zeros((32, 32, 3), dtype=np.uint8)).save(tmp_path / "in/dark/a.png")
+        Image.fromarray(np.zeros((32, 32, 3), dtype=np.uint8)).save(tmp_path / "in/bright/b.png")
+        chips.read_chips(tmp_path / "in", 32)
+    with pytest.raises(DataError, match="no image file"):
+        chips.read_chips((tmp_path / "empty").mkdir() or tmp_path / "empty", 16)
+
+
 def test_areas_have_no_hectares_where_the_crs_is_in_degrees():
     table = outputs.areas_table([3, 1, 0], CLASSES, None)
     assert table["hectares"].isna().all() and table["share"].tolist() == [0.75, 0.25, 0]
@@ -280,3 +350,35 @@ def test_the_value_mappings_are_compared_by_distance_clipping_and_confidence(tmp
     assert (table["windows"] == len(windows.window_starts(200, 32, 16)) * len(windows.window_starts(100, 32, 16))).all()
     shares = table[[f"share_{name}" for name in CLASSES]].sum(axis=1)
     assert np.allclose(shares, 1) and ((table["confident_share"] >= 0) & (table["confident_share"] <= 1)).all()
+
+
+# --- the tiny run's maps, scores and chips (tests/config/predict.yaml) ----------------------------------------------
+
+PREDICT_MODEL = "results/finetune/mobilenet_v2/last_block/standard/seed42"  # tests/config/predict.yaml's model
+
+
+@pytest.mark.slow
+def test_the_tiny_runs_map_is_scored_against_the_synthetic_scenes_labels(tiny_run):
+    folder = tiny_run / "results/predict/synthetic"
+    with rasterio.open(folder / "classes.tif") as classes, \
+            rasterio.open(tiny_run / "results/predict/synthetic_scene/labels.tif") as labels:
+        predicted, truth = classes.read(1), labels.read(1)
+    summary = json.loads((folder / "evaluation.json").read_text())
+    assert summary["pixels"] == truth.size and summary["agreement"] == pytest.approx(np.mean(predicted == truth))
+    confusion = pd.read_csv(folder / "confusion.csv", index_col=0)
+    assert int(np.trace(confusion.to_numpy()[:, :-1])) == int(np.sum(predicted == truth))
+    per_class = pd.read_csv(folder / "evaluation.csv")
+    assert per_class["labelled_pixels"].tolist() == np.bincount(truth.ravel(), minlength=len(per_class)).tolist()
+
+
+@pytest.mark.slow
+def test_the_tiny_runs_chips_get_the_probabilities_its_training_gave_the_same_images(tiny_run):
+    table = pd.read_csv(tiny_run / "results/predict/chips/held_out/predictions.csv", keep_default_na=False)
+    trained = np.load(tiny_run / PREDICT_MODEL / "proba_evaluation.npy")
+    rows = [int(Path(file).stem) for file in table["file"]]  # conftest.py names each chip by its evaluation row
+    assert sorted(rows) == list(range(len(trained)))
+    probabilities = table[[c for c in table.columns if c.startswith("p_")]].to_numpy()
+    assert np.abs(probabilities - trained[rows]).max() <= 1e-4
+    summary = json.loads((tiny_run / "results/predict/chips/held_out/summary.json").read_text())
+    assert summary["labelled_chips"] == len(trained)
+    assert summary["accuracy"] == pytest.approx(np.mean(table["folder"] == table["class"]))

@@ -67,7 +67,8 @@ ACCOUNT = "lcttest"  # Slurm lower-cases account names
 # rules/common.smk's `localrules:` (checked against the file below, so a change there is noticed)
 LOCAL_RULES = {
     "make_splits", "classical_table", "finetune_table", "ensemble", "ensemble_table", "leaderboard", "plots",
-    "effective_config", "robustness_table", "robustness_plots", "comparisons", "provenance",
+    "effective_config", "robustness_table", "robustness_plots", "comparisons", "provenance", "model_card",
+    "evaluate_scene",
 }
 # submitted by the tiny run; the GPU rules are those whose config `resources` entry has `gpu: 1` (extract_features:
 # config.yaml's, which the tiny config keeps)

@@ -49,6 +49,10 @@ ROBUSTNESS_JOBS = {"attack", "transfer_matrix", "robustness_table", "robustness_
 ROBUSTNESS_TABLES = ("robustness", "transfer", "adversarial_training")
 SYNTHETIC_SCENE = "results/predict/synthetic_scene/scene.tif"  # rule synthetic_scene's
 MAP_FILES = ("classes.tif", "probabilities.tif", "areas.csv", "summary.json", "quicklook.png")
+EXPORT_FILES = ("model.keras", "saved_model/saved_model.pb", "model.onnx", "model.tflite", "export.json",
+                "model_card.md")
+# downstream of the exported variant: its files and its card (which also reads the variant's attacks)
+EXPORT_JOBS = {"export_model", "model_card"}
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -113,6 +117,10 @@ def expected_job_counts(config) -> dict[str, int]:
         "robustness_plots": 1,
         "synthetic_scene": int(any(scene["path"] == SYNTHETIC_SCENE for scene in config["predict"]["scenes"].values())),
         "predict_scene": len(config["predict"]["scenes"]),
+        "evaluate_scene": sum("labels" in scene for scene in config["predict"]["scenes"].values()),
+        "predict_chips": len(config["predict"]["chips"]),
+        "export_model": len(exported(config)),
+        "model_card": len(exported(config)),
         "all": 1,
     }
     return {job: n for job, n in counts.items() if n}
@@ -243,7 +251,17 @@ def expected_outputs(config) -> list[str]:
     files += ["results/robustness/transfer.csv", "results/plots/transfer_matrix.png"]
     files += [f"results/plots/robustness/{a}.png" for a in config["finetune"]["architectures"]]
     files += [f"results/predict/{scene}/{name}" for scene in config["predict"]["scenes"] for name in MAP_FILES]
+    files += [f"results/predict/{name}/{file}" for name, scene in config["predict"]["scenes"].items()
+              if "labels" in scene for file in ("evaluation.json", "evaluation.csv", "confusion.csv")]
+    files += [f"results/predict/chips/{name}/{file}" for name in config["predict"]["chips"]
+              for file in ("predictions.csv", "summary.json")]
+    files += [f"results/export/{variant}/{name}" for variant in exported(config) for name in EXPORT_FILES]
     return files
+
+
+def exported(config) -> list[str]:
+    model = config["export"]["model"]
+    return [] if model is None else [model] if isinstance(model, str) else model
 
 
 def attack_targets(config) -> list[str]:
@@ -661,8 +679,10 @@ def test_a_changed_learning_rate_retrains_exactly_that_strategy(tiny_run, tiny_c
     assert plan.returncode == 0, out(plan)
     assert sorted(planned_trainings(out(plan))) == sorted(r for r in runs(tiny_config) if "/last_block/" in r)
     counts = job_counts(out(plan))
-    assert set(counts) - {"finetune", "predict_scene"} <= AGGREGATION | ROBUSTNESS_JOBS
+    assert set(counts) - {"finetune", "predict_scene", "evaluate_scene", "predict_chips"} <= \
+        AGGREGATION | ROBUSTNESS_JOBS | EXPORT_JOBS
     assert "/last_block/" in tiny_config["predict"]["model"] and counts["predict_scene"] == 1  # its model retrains
+    assert "/last_block/" in tiny_config["export"]["model"] and counts["export_model"] == 1
 
 
 
@@ -674,7 +694,8 @@ def test_a_changed_attack_setting_reruns_the_attacks_and_no_training(tiny_run, t
     assert plan.returncode == 0, out(plan)
     counts = job_counts(out(plan))
     assert counts["attack"] == expected_job_counts(tiny_config)["attack"], out(plan)[-3000:]
-    assert set(counts) <= ROBUSTNESS_JOBS | {"leaderboard", "plots", "effective_config", "all"}, out(plan)[-3000:]
+    assert set(counts) <= ROBUSTNESS_JOBS | {"leaderboard", "plots", "effective_config", "model_card", "all"}, \
+        out(plan)[-3000:]
 
 def test_a_layer_that_does_nothing_stops_the_run_before_any_job(tmp_path, run_snakemake):
     overlay = tmp_path / "bad.yaml"
@@ -748,8 +769,8 @@ def test_the_eurosat_recipe_runs_on_real_images_it_never_saw(tmp_path, run_snake
     """config/eurosat.yaml as a user runs it, on the real EuroSAT images of the mini sample (disjoint from the
     development sample the recipe was measured on: rule eurosat_to_h5 reads its JPEGs) with the real MobileNetV2
     weights given as a pre-staged file (the cluster case without internet), shortened to one epoch at 96 instead of
-    224 pixels: its trainings, their test-time augmentation, the 8-view features of the classical branch and the
-    ensembles."""
+    224 pixels: its trainings, their test-time augmentation, the 8-view features of the classical branch, the
+    ensembles, and the export of its variant checked on the real held-out images."""
     if not EUROSAT_SAMPLE.is_dir() or not MOBILENET_WEIGHTS.is_file():
         pytest.skip(f"real EuroSAT sample or MobileNetV2 weights absent under {SHARED}")
     override = tmp_path / "unseen.yaml"
@@ -766,7 +787,8 @@ def test_the_eurosat_recipe_runs_on_real_images_it_never_saw(tmp_path, run_snake
         # one thread per job: -j2 runs two at once, beside make test's other workers
         "resources": {kind: {"threads": 1} for kind in ("finetune", "features", "classical")},
     }))
-    targets = ["results/tables/finetune.md", "results/tables/ensemble.md", "results/tables/classical.md"]
+    export = "results/export/mobilenet_v2/recipe_whole_base/dihedral/export.json"  # eurosat.yaml's export.model
+    targets = ["results/tables/finetune.md", "results/tables/ensemble.md", "results/tables/classical.md", export]
     # the timeout only catches a hang: ~3 min alone on 2 cores, 10 min beside make test's other worker and a training
     result = run_snakemake(tmp_path, *targets, "-j2", "--configfile", REPO / "config" / "eurosat.yaml", override,
                            timeout=2400)
@@ -788,6 +810,9 @@ def test_the_eurosat_recipe_runs_on_real_images_it_never_saw(tmp_path, run_snake
     assert features["train"].shape == (72, 1280)  # MobileNetV2 alpha 0.35, average-pooled, 8 views
     soft_vote = json.loads((tmp_path / "results/ensemble/soft_vote/metrics.json").read_text())
     assert 0.0 <= soft_vote["accuracy"] <= 1.0
+    parity = json.loads((tmp_path / export).read_text())["parity"]
+    assert [row["format"] for row in parity] == ["keras", "tf_saved_model", "onnx", "litert"]
+    assert all(row["images"] == row["same_class"] == 18 and row["max_abs_diff"] <= 1e-4 for row in parity), parity
 
 
 # --- what a person sees: tables in the page, the configuration, quiet terminal, logs without false alarms ----

@@ -51,14 +51,14 @@ def convert_eurosat(
     class_names = [name for name in classes if name not in exclude_classes]
     if not class_names:
         raise ConfigError("data.eurosat.exclude_classes leaves no class of data.eurosat.classes")
-    with _open_release(source) as (names, read):
+    with open_image_archive(source) as (names, read):
         by_class = _class_files(names)
         if not by_class:
             raise DataError(f"{source}: no EuroSAT class folders found; expected <Class>/<image>.jpg "
                             f"under 2750/, EuroSAT_RGB/ or the top level")
         _check_class_folders(source, sorted(by_class), classes)
         files = [(label, file) for label, name in enumerate(class_names) for file in by_class[name]]
-        images = _read_images(source, files, read, image_size)
+        images = read_images(source, files, read, image_size)
 
     labels = np.array([label for label, _ in files], dtype=np.int64)
     try:
@@ -82,7 +82,7 @@ def _check_class_folders(source: Path, found: list[str], classes: tuple[str, ...
 
 
 @contextlib.contextmanager
-def _open_release(source: Path) -> Iterator[tuple[list[str], Callable[[str], bytes]]]:
+def open_image_archive(source: Path) -> Iterator[tuple[list[str], Callable[[str], bytes]]]:
     """The release's file names (relative, '/'-separated) and a function reading one of them."""
     if source.is_dir():
         names = [path.relative_to(source).as_posix() for path in source.rglob("*") if path.is_file()]
@@ -111,7 +111,7 @@ def _class_files(names: list[str]) -> dict[str, list[str]]:
     return {}
 
 
-def _read_images(source: Path, files: list[tuple[int, str]], read: Callable[[str], bytes],
+def read_images(source: Path, files: list[tuple[int, str]], read: Callable[[str], bytes],
                  image_size: int) -> np.ndarray:
     images = np.empty((len(files), image_size, image_size, 3), dtype=np.uint8)
     problems = []

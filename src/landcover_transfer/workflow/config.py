@@ -53,10 +53,12 @@ def check_references(config: dict) -> None:
     unknown_classical = [m for m in config["ensemble"]["include_classical"] if m not in config["classical"]["models"]]
     problems += [f"ensemble.include_classical: unknown classical model '{m}'" for m in unknown_classical]
     problems += ablation_problems(config)
-    if config["predict"]["scenes"]:
+    if config["predict"]["scenes"] or config["predict"]["chips"]:
         variants = set(variant_ids(config))
         problems += [f"predict.model: '{m}' is not in the fine-tuning grid" for m in predict_models(config)
                      if m not in variants]
+    problems += [f"export.model: '{m}' is not in the fine-tuning grid" for m in export_models(config)
+                 if m not in variant_ids(config)]
     robustness = config["robustness"]
     problems += [f"robustness.{key}: {robustness[key]} is not in robustness.eps {robustness['eps']}"
                  for key in ("headline_eps", "transfer_eps") if robustness[key] not in robustness["eps"]]
@@ -167,6 +169,12 @@ def predict_models(config: dict) -> list[str]:
     """The variants whose probabilities map the scenes (`predict.model`: one, or a list)."""
     model = config["predict"]["model"]
     return [model] if isinstance(model, str) else list(model)
+
+
+def export_models(config: dict) -> list[str]:
+    """The variants to ship (`export.model`: none, one, or a list)."""
+    model = config["export"]["model"]
+    return [] if model is None else [model] if isinstance(model, str) else list(model)
 
 
 def check_inputs(config: dict) -> None:

@@ -35,10 +35,10 @@ PACKAGES = {
 _GIT_TIMEOUT_S = 20
 
 
-def package_versions() -> dict[str, str | None]:
-    """Installed version of each of `PACKAGES` (None where this job's environment lacks it), and Python's."""
+def package_versions(packages: Mapping[str, tuple[str, ...]] = PACKAGES) -> dict[str, str | None]:
+    """Installed version of each of `packages` (None where this job's environment lacks it), and Python's."""
     versions = {"python": platform.python_version()}
-    for package, distributions in PACKAGES.items():
+    for package, distributions in packages.items():
         versions[package] = next((found for found in map(_version, distributions) if found), None)
     return versions
 
