@@ -11,6 +11,7 @@ from landcover_transfer.finetune.models import load_model
 from landcover_transfer.predict.mapping_choice import compare_mappings
 from landcover_transfer.predict.maps import check_models
 from landcover_transfer.predict.scene import window_predictor
+from landcover_transfer.predict.value_mapping import pixel_sample
 from landcover_transfer.workflow.atomic_files import atomic_path
 from landcover_transfer.workflow.jobs import run_script
 
@@ -20,7 +21,7 @@ def main(snakemake):
     dataset = load_configured_dataset(input.dataset, params.data)
     splits = Splits.load(input.splits)
     fit = splits.arrays(dataset)["x_fit"]
-    pixels = fit.reshape(-1, 3)[:: max(1, fit.size // 3 // 1_000_000)].astype("float32")
+    pixels = pixel_sample(fit, 1_000_000).astype("float32")
     models = [load_model(path) for path in input.models]
     size = check_models(models, params.models, splits.class_names)
     table = compare_mappings(input.scene, params.scene, params.value_mapping, pixels,

@@ -27,12 +27,10 @@ def export_variant(model_path: str | Path, paths: dict[str, str | Path], pixels:
                    class_names: list[str], summary_path: str | Path) -> dict:
     """Writes every format of `paths` (keys of formats.FORMATS), runs each with its own runtime on `pixels`, and
     fails with the figures when one disagrees with the saved Keras model by more than `max_abs_diff`."""
-    from landcover_transfer.finetune.models import load_model
+    from landcover_transfer.finetune.models import check_class_count, load_model
 
     model = load_model(model_path)
-    if model.outputs[0].shape[-1] != len(class_names):
-        raise DataError(f"{model_path} predicts {model.outputs[0].shape[-1]} classes, the dataset has "
-                        f"{len(class_names)}: export a model trained on this dataset")
+    check_class_count(model, str(model_path), class_names)
     seconds = write_formats(model, paths)
     reference = model.predict(pixels, verbose=0)
     rows = parity(reference, paths, pixels)

@@ -51,6 +51,13 @@ def load_model(path: str | Path) -> keras.Model:
                         "only models saved by this workflow can be used") from None
 
 
+def check_class_count(model: keras.Model, name: str, class_names: list[str]) -> None:
+    """One line when a saved model predicts another number of classes than the dataset has (another dataset's)."""
+    if model.output_shape[-1] != len(class_names):
+        raise DataError(f"{name} predicts {model.output_shape[-1]} classes, the dataset has {len(class_names)} "
+                        f"({', '.join(class_names)}): use a model trained on this dataset")
+
+
 def resolve_weights(weights: str | None, base_dir: str | Path = ".") -> str | None:
     """`imagenet` (Keras downloads and caches), None (random init) or a pre-staged weights file."""
     if weights is None or weights == "imagenet":

@@ -13,7 +13,7 @@ from rasterio.windows import Window
 from scipy.stats import wasserstein_distance
 
 from landcover_transfer.predict.scene import open_scene, scene_sample
-from landcover_transfer.predict.value_mapping import METHODS, apply_mapping, channel_gains
+from landcover_transfer.predict.value_mapping import METHODS, apply_mapping, channel_gains, channel_stats
 from landcover_transfer.predict.windows import window_starts
 
 CHANNELS = ("red", "green", "blue")
@@ -37,7 +37,7 @@ def compare_mappings(path: str, scene_settings: dict, value_mapping: dict, train
     with raster:
         sample = scene_sample(raster, indexes)
         windows = sample_windows(raster, indexes, size, max_windows, seed)
-    stats = {"mean": training_pixels.mean(axis=0).tolist(), "std": training_pixels.std(axis=0).tolist()}
+    stats = channel_stats(training_pixels)
     settings = {**value_mapping, "reflectance_scale": scene_settings["reflectance_scale"],
                 "offset": scene_settings["offset"]}
     rows = []

@@ -27,10 +27,10 @@ def scene_mapping(path: str, scene: dict, value_mapping: dict, training_stats: d
 
 def check_models(models: list, names: list[str], class_names: list[str]) -> int:
     """The window size (the models' input side); one line per model that cannot map these classes."""
+    from landcover_transfer.finetune.models import check_class_count
+
     for model, name in zip(models, names, strict=True):
-        if model.output_shape[-1] != len(class_names):
-            raise DataError(f"{name} predicts {model.output_shape[-1]} classes, the dataset has {len(class_names)} "
-                            f"({', '.join(class_names)}): map with a model trained on this dataset")
+        check_class_count(model, name, class_names)
     sizes = {model.input_shape[1] for model in models}
     if len(sizes) != 1:
         raise DataError(f"predict.model: the models take windows of different sizes {sorted(sizes)}")

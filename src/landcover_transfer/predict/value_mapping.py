@@ -47,9 +47,13 @@ def apply_mapping(values: np.ndarray, mapping: dict) -> np.ndarray:
     return np.clip(mapped, 0, 255, out=mapped)
 
 
+def pixel_sample(images: np.ndarray, max_pixels: int) -> np.ndarray:
+    """At most about `max_pixels` evenly spaced pixels (n, channels) of images (..., channels)."""
+    pixels = images.reshape(-1, images.shape[-1])
+    return pixels[:: max(1, len(pixels) // max_pixels)]
+
+
 def channel_stats(images: np.ndarray, max_pixels: int = 2_000_000) -> dict:
     """Per-channel mean and standard deviation of images (..., channels), from at most `max_pixels` pixels."""
-    pixels = images.reshape(-1, images.shape[-1])
-    step = max(1, len(pixels) // max_pixels)
-    pixels = pixels[::step].astype(np.float64)
+    pixels = pixel_sample(images, max_pixels).astype(np.float64)
     return {"mean": pixels.mean(axis=0).tolist(), "std": pixels.std(axis=0).tolist()}

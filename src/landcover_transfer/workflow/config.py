@@ -167,14 +167,16 @@ def prestaged_weights(config: dict, arch: str) -> str | None:
 
 def predict_models(config: dict) -> list[str]:
     """The variants whose probabilities map the scenes (`predict.model`: one, or a list)."""
-    model = config["predict"]["model"]
-    return [model] if isinstance(model, str) else list(model)
+    return _variants(config["predict"]["model"])
 
 
 def export_models(config: dict) -> list[str]:
     """The variants to ship (`export.model`: none, one, or a list)."""
-    model = config["export"]["model"]
-    return [] if model is None else [model] if isinstance(model, str) else list(model)
+    return _variants(config["export"]["model"])
+
+
+def _variants(setting: str | list[str] | None) -> list[str]:
+    return [] if setting is None else [setting] if isinstance(setting, str) else list(setting)
 
 
 def check_inputs(config: dict) -> None:
