@@ -140,6 +140,8 @@ rule value_mappings:
         csv="results/predict/{scene}/value_mappings.csv",
     log:
         "logs/predict/{scene}.value_mappings.log",
+    benchmark:
+        "benchmarks/predict/{scene}.value_mappings.tsv"
     conda:
         "../envs/tensorflow.yaml"
     threads: resource("predict", "threads")
