@@ -30,13 +30,13 @@ SECTIONS = ("pipeline", "training", "switches", "augmentation", "classical", "ov
 # `tiny` a run of seconds for the tests.
 PRESETS = {
     "tiny": {"images": 64, "pipeline_images": 128, "image_sizes": [32], "epochs": 2, "feature_rows": 270,
-             "feature_dims": 32, "grid_variants": 8, "study_images": 160, "study_epochs": 2,
+             "feature_dims": 32, "grid_variants": [8], "study_images": 160, "study_epochs": 2,
              "scene_sizes": [96, 160], "tta_scene_sizes": [96]},
     "default": {"images": 512, "pipeline_images": 2048, "image_sizes": [64, 128], "epochs": 2,
-                "feature_rows": 15360, "feature_dims": 2048, "grid_variants": 1000, "study_images": 2400,
+                "feature_rows": 15360, "feature_dims": 2048, "grid_variants": [1000, 10000], "study_images": 2400,
                 "study_epochs": 2, "scene_sizes": [256, 512, 1024], "tta_scene_sizes": [512]},
     "study": {"images": 24000, "pipeline_images": 24000, "image_sizes": [64, 128], "epochs": 2,
-              "feature_rows": 15360, "feature_dims": 2048, "grid_variants": 1000, "study_images": None,
+              "feature_rows": 15360, "feature_dims": 2048, "grid_variants": [1000, 10000], "study_images": None,
               "study_epochs": 2, "scene_sizes": [512, 1024, 2048], "tta_scene_sizes": [1024]},
 }
 DEFAULT_SECTIONS = [section for section in SECTIONS if section != "study"]
@@ -67,7 +67,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="override files of the job timed for the per-job overhead (default: the demo's)")
     parser.add_argument("--demo", help="a finished demo's directory: its steps' times, its features for XGBoost")
     parser.add_argument("--demo-wall-seconds", type=float, help="the demo's end-to-end time, if timed outside")
-    parser.add_argument("--grid-variants", type=int, help="variants of the large generated grid (dry run)")
+    parser.add_argument("--grid-variants", type=int, nargs="+",
+                        help="variants of each generated grid (dry run against a bare Snakefile)")
     parser.add_argument("--study-images", type=int, help="images of the study section (default: the study's)")
     parser.add_argument("--study-epochs", type=int)
     parser.add_argument("--study-variant", default="last_block/standard", help="strategy/augmentation measured")
@@ -102,7 +103,8 @@ def machine(args, runtime: dict) -> list[dict]:
              "epochs per measurement": args.epochs, "input-pipeline images": args.pipeline_images,
              "input-pipeline image sides": " ".join(map(str, args.image_sizes)),
              "classical features": f"{args.feature_rows} x {args.feature_dims}",
-             "generated grid (dry run)": args.grid_variants, "mixed precision (auto)": runtime["mixed_precision"],
+             "generated grids (dry run)": " ".join(map(str, args.grid_variants)),
+             "mixed precision (auto)": runtime["mixed_precision"],
              "XLA (auto)": runtime["jit_compile"], "training.deterministic": runtime["deterministic"],
              "tf_keras version (ImageDataGenerator)": tf_keras_version(),
              "config": " + ".join(map(str, [args.config, *args.configfile])), "finished demo": args.demo or "none"}

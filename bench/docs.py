@@ -47,7 +47,8 @@ SECTION_TEXT = {
              "A finished demo's jobs (their `benchmarks/` files), training epochs apart from the first epoch's "
              "tracing and from the rest of each training job (start, data, model build, evaluation, outputs); "
              "shares of all jobs' seconds summed (two jobs run at once on two cores)."),
-    "dag": ("6. Scale of the DAG", "Seconds of `snakemake -n` (process start to the plan) on synthetic data."),
+    "dag": ("6. Scale of the DAG", "Seconds of `snakemake -n` (process start to the plan) on synthetic data, against a "
+            "bare Snakefile of the same rules, job counts and inputs with trivial `shell:` rules (bench/dag.py)."),
     "study": ("7. Full-size variants and the projected study",
               "One variant per architecture trained by the workflow's `train_variant` (callbacks, selection "
               "evaluation, resume state) at the given data size, and the grid's projected hours."),

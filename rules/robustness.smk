@@ -1,5 +1,7 @@
+# Every variant of the grid (a product of its three lists) and the ensembles, spelt as a product too: a regex
+# listing each of 10,000 variants is long enough to slow every match of a file name against it.
 wildcard_constraints:
-    target=_alternatives(ATTACK_TARGETS),
+    target="ensemble|finetune/(?:{})/(?:{})/(?:{})".format(*map(_alternatives, (ARCHS, STRATEGIES, AUGMENTATIONS))),
 
 
 # All attacks of one model in one job: TensorFlow, the data and the model are loaded once (each job is a process of

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from bench.common import load_config
-from bench.dag import generated_grid, planned_jobs
+from bench.dag import generated_grid, job_stats
 from bench.docs import render
 from bench.overhead import SNAKEMAKE_LOG_NAME, demo_breakdown
 
@@ -100,7 +100,9 @@ def test_generated_grid_has_the_asked_variants_and_a_valid_ensemble():
     assert len(grid["architectures"]) * len(grid["strategies"]) * len(grid["augmentations"]) == 1000
     assert set(grid["architectures"]) == set(override["architectures"])
     assert override["ensemble"]["members"] == "best_per_architecture"
-    assert planned_jobs("Job stats:\njob      count\n-----  -------\nall  1\ntotal  79\n") == 79
+    stats = job_stats("Building DAG of jobs...\nJob stats:\njob      count\n-----  -------\nall  1\nfinetune  78\n"
+                      "total  79\n\nJob stats:\ntotal  3\n")
+    assert stats == {"all": 1, "finetune": 78, "total": 79}
 
 
 def run_checked(command, **kwargs) -> subprocess.CompletedProcess:
@@ -130,7 +132,7 @@ def test_tiny_bench_writes_every_section_with_positive_figures_and_the_docs(tmp_
                 "classical": ["features", "model", "estimator", "params", "fit_s", "rounds", "selection_accuracy",
                               "evaluation_accuracy"],
                 "overhead": ["variant", "fit_images", "epochs", "stage", "seconds", "share"],
-                "dag": ["grid", "variants", "jobs", "seconds"],
+                "dag": ["grid", "variants", "jobs", "seconds", "bare_seconds", "ratio"],
                 "predict": ["variant", "scene_px", "km2", "stride", "tta", "windows", "seconds", "seconds_per_km2",
                             "windows_per_s", "peak_rss_mb"]}
     for section, columns in expected.items():
