@@ -152,7 +152,33 @@ rule provenance:
         "../scripts/aggregate/provenance.py"
 
 
-# The study's summary: the leaderboard across all parts, the plots and the configuration that produced them.
+# What the study cost: the benchmark files of its heavy jobs (docs/cluster.md, What the study cost).
+rule usage:
+    input:
+        unpack(benchmark_files),
+    output:
+        jobs="results/tables/usage.csv",
+        jobs_md="results/tables/usage.md",
+        jobs_html=table_report("results/tables/usage.html", "Cost", "usage per job", "../report/usage.rst"),
+        rules=table_report("results/tables/usage_by_rule.csv", "Cost", "usage per rule", "../report/usage.rst"),
+        rules_md="results/tables/usage_by_rule.md",
+        rules_html=table_report("results/tables/usage_by_rule.html", "Cost", "usage per rule", "../report/usage.rst"),
+        plot=figure_report("results/plots/usage.png", "Cost", "usage per rule", "../report/usage.rst"),
+    log:
+        "logs/tables/usage.log",
+    conda:
+        "../envs/plotting.yaml"
+    params:
+        gpus=requested_gpus,
+        unmeasured=unmeasured_jobs,
+    message:
+        "What the study cost -> {output.rules_html}"
+    script:
+        "../scripts/aggregate/usage.py"
+
+
+# The study's summary: the leaderboard across all parts, the plots, the configuration that produced them and what
+# it cost.
 rule all_summary:
     input:
         rules.leaderboard.output,
@@ -160,6 +186,7 @@ rule all_summary:
         rules.provenance.output,
         rules.plots.output,
         rules.effective_config.output,
+        rules.usage.output,
 
 
 rule ablation_table:

@@ -1,7 +1,7 @@
 import re
 import os
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from snakemake.exceptions import WorkflowError
 
@@ -22,7 +22,6 @@ from landcover_transfer.workflow.config import (
     predict_models,
     prestaged_weights,
     run_ids,
-    trained_seeds,
     uses_stand_in_pretraining,
     variant_ids,
     weights_for,
@@ -77,6 +76,7 @@ localrules:
     robustness_plots,
     model_card,
     evaluate_scene,
+    usage,
 
 
 GRID = config["finetune"]
@@ -108,12 +108,18 @@ def _alternatives(names):
     return "|".join(map(re.escape, names))
 
 
+# The grid's names as the schema allows them (propertyNames of architectures, strategies, augmentations), not as
+# lists of every configured name: a constraint is copied into every file pattern of the rules, and a list that grows
+# with the grid made each file-name match slower the larger the grid (planning time grew faster than the jobs).
+# No name starts with a dot, so no wildcard can be "..".
+GRID_NAME = r"[A-Za-z0-9_][A-Za-z0-9_.+-]*"
+
+
 wildcard_constraints:
-    arch=_alternatives(config["architectures"]),
-    strategy=_alternatives(STRATEGIES),
-    aug=_alternatives(AUGMENTATIONS),
-    # the grid's repeats and any seed an ensemble trains its members with (`ensemble.seeds` as a list)
-    seed=_alternatives(map(str, trained_seeds(config))),
+    arch=GRID_NAME,
+    strategy=GRID_NAME,
+    aug=GRID_NAME,
+    seed=r"\d+",
     model=_alternatives(CLASSICAL),
     method=_alternatives(ENSEMBLE_METHODS),
     scene=_alternatives(config["predict"]["scenes"]) or "(?!)",
@@ -336,3 +342,91 @@ def get_attack_results():
     return expand(
         "results/robustness/{target}/{attack}/robust.json", target=ATTACK_TARGETS, attack=ROBUSTNESS["attacks"]
     )
+
+
+def training_runs():
+    """Every training the study's targets plan, as 'arch/strategy/aug/seed{n}': the grid's runs, the ensembles'
+    candidates of their own seeds, and the first seeds that attacks, maps and exports use."""
+    folders = [*first_seed_folders(), *ensemble_candidate_folders(ensemble_seeds(config))]
+    return list(dict.fromkeys([*run_ids(config), *(folder.removeprefix("results/finetune/") for folder in folders)]))
+
+
+def benchmarked_jobs():
+    """(rule, benchmark file, the file the job writes last) of each job of the study that writes a benchmark file.
+    Only jobs that the study's targets already plan: a listed file of any other job would schedule that job."""
+    runs = training_runs()
+    pretrained = {PurePosixPath(run).parts[0] for run in runs} | {config["features"]["architecture"]}
+    dataset_job = {"synthetic": "synthetic_dataset", "eurosat": "eurosat_to_h5"}.get(config["data"]["source"])
+    jobs = [(dataset_job, f"benchmarks/data/{dataset_job}.tsv", get_dataset(None))] if dataset_job else []
+    return jobs + [
+        *[
+            ("pretrain_base", f"benchmarks/pretrain/{arch}.tsv", f"results/pretrained/{arch}.weights.h5")
+            for arch in sorted(pretrained)
+            if uses_stand_in_pretraining(config, arch)
+        ],
+        *[("finetune", f"benchmarks/finetune/{run}.tsv", f"results/finetune/{run}/metrics.json") for run in runs],
+        *[
+            ("finetune_tta", f"benchmarks/finetune/{run}.tta.tsv", f"results/finetune/{run}/tta/metrics.json")
+            for run in runs
+            if TTA != "none"
+        ],
+        ("extract_features", "benchmarks/classical/extract_features.tsv", "results/features/features.npz"),
+        *[
+            ("train_classical", f"benchmarks/classical/{m}.tsv", f"results/classical/{m}/metrics.json")
+            for m in CLASSICAL
+        ],
+        *[("ensemble", f"benchmarks/ensemble/{m}.tsv", f"results/ensemble/{m}/metrics.json") for m in ENSEMBLE_METHODS],
+        *[
+            ("attack", f"benchmarks/robustness/{target}.tsv", f"results/robustness/{target}/{attack}/robust.json")
+            for target in ATTACK_TARGETS
+            for attack in ROBUSTNESS["attacks"][-1:]
+        ],
+        ("transfer_matrix", "benchmarks/robustness/transfer_matrix.tsv", "results/robustness/transfer.csv"),
+        *[
+            ("predict_scene", f"benchmarks/predict/{s}.tsv", f"results/predict/{s}/summary.json")
+            for s in config["predict"]["scenes"]
+        ],
+        *[
+            ("predict_chips", f"benchmarks/predict/chips/{c}.tsv", f"results/predict/chips/{c}/summary.json")
+            for c in config["predict"]["chips"]
+        ],
+        *[("export_model", f"benchmarks/export/{v}.tsv", f"results/export/{v}/export.json") for v in EXPORT_MODELS],
+    ]
+
+
+def benchmark_files(wildcards):
+    """The benchmarked jobs' files by rule (rule usage), but not those of finished jobs that have none (written
+    before the workflow recorded them, or deleted): asking for one would rerun a finished training."""
+    files = {}
+    for rule, benchmark, written in benchmarked_jobs():
+        if os.path.exists(benchmark) or not os.path.exists(written):
+            files.setdefault(rule, []).append(benchmark)
+    return files
+
+
+def unmeasured_jobs(wildcards):
+    """The finished jobs without a benchmark file (benchmark_files), named in the usage tables."""
+    return [
+        benchmark
+        for _, benchmark, written in benchmarked_jobs()
+        if os.path.exists(written) and not os.path.exists(benchmark)
+    ]
+
+
+# The config `resources` entry whose `gpu` the jobs of each rule request (the rules' `gpu=resource(...)`).
+GPU_RESOURCES = {
+    "pretrain_base": "pretrain",
+    "finetune": "finetune",
+    "finetune_tta": "finetune",
+    "extract_features": "features",
+    "attack": "attack",
+    "predict_scene": "predict",
+    "predict_chips": "predict",
+    "value_mappings": "predict",
+    "export_model": "export",
+}
+
+
+def requested_gpus(wildcards, input):
+    """GPUs each benchmarked rule's jobs request."""
+    return {rule: resource(GPU_RESOURCES[rule], "gpu") if rule in GPU_RESOURCES else 0 for rule in input.keys()}

@@ -1,7 +1,7 @@
-# Every variant of the grid (a product of its three lists) and the ensembles, spelt as a product too: a regex
-# listing each of 10,000 variants is long enough to slow every match of a file name against it.
+# A fine-tuned variant or the ensembles (a regex listing each of 10,000 variants made every match of a file name
+# against the rule's patterns slow).
 wildcard_constraints:
-    target="ensemble|finetune/(?:{})/(?:{})/(?:{})".format(*map(_alternatives, (ARCHS, STRATEGIES, AUGMENTATIONS))),
+    target=f"ensemble|finetune/{GRID_NAME}/{GRID_NAME}/{GRID_NAME}",
 
 
 # All attacks of one model in one job: TensorFlow, the data and the model are loaded once (each job is a process of

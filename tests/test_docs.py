@@ -215,13 +215,14 @@ def report_categories() -> set[str]:
 
 def test_the_report_categories_are_named_in_the_readme_the_study_page_and_the_reports_first_page():
     categories = report_categories()
-    order = ["Classical", "Fine-tuning", "Ensemble", "Robustness", "Maps", "Summary"]
+    order = ["Classical", "Fine-tuning", "Ensemble", "Robustness", "Maps", "Summary", "Cost"]
     assert set(order) == categories
     listing = ", ".join(sorted(categories, key=order.index))
     for text in (README, DOCS["docs/study.md"]):
         assert f"by category ({listing})" in " ".join(text.split())
     first_page = " ".join((REPO / "report" / "workflow.rst").read_text().split())
-    assert "The categories are Classical, Fine-tuning, Ensemble, Robustness, Maps and Summary" in first_page
+    assert "The categories are Classical, Fine-tuning, Ensemble, Robustness, Maps, Summary" in first_page
+    assert "and Cost" in first_page
 
 
 def test_docs_configuration_md_places_every_section_of_the_config():

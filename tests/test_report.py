@@ -21,7 +21,7 @@ TINY_CONFIG = REPO / "tests" / "config" / "tiny.yaml"
 PREDICT_CONFIG = REPO / "tests" / "config" / "predict.yaml"  # the tiny run's scene (conftest.py)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TABLES_SHOWN = ("classical", "finetune", "ensemble", "leaderboard", "comparisons", "robustness", "transfer",
-                "adversarial_training")
+                "adversarial_training", "usage", "usage_by_rule")
 SHOWN_IN_PAGE = {f"results/tables/{t}.html" for t in TABLES_SHOWN} | {"results/config/effective_config.html",
                                                                      "results/config/provenance.html"}
 
@@ -55,6 +55,7 @@ def test_report_items_sit_in_named_views_with_one_set_of_labels_each(tiny_report
     assert {"Tables", "Confusion matrices"} <= set(categories["Classical"])
     assert set(categories["Summary"]) == {"Tables", "Figures", "Configuration"}
     assert set(categories["Robustness"]) == {"Tables", "Figures", "Adversarial examples"}
+    assert set(categories["Cost"]) == {"Tables", "Figures"}
 
 
 @pytest.mark.slow

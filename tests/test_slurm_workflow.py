@@ -68,7 +68,7 @@ ACCOUNT = "lcttest"  # Slurm lower-cases account names
 LOCAL_RULES = {
     "make_splits", "classical_table", "finetune_table", "ensemble", "ensemble_table", "leaderboard", "plots",
     "effective_config", "robustness_table", "robustness_plots", "comparisons", "provenance", "model_card",
-    "evaluate_scene",
+    "evaluate_scene", "usage",
 }
 UNPLANNED_HERE = {"model_card", "evaluate_scene"}  # the SLURM grid exports no variant and maps no labelled scene
 # submitted by the tiny run; the GPU rules are those whose config `resources` entry has `gpu: 1` (extract_features:
@@ -233,7 +233,7 @@ def test_failed_variant_fails_alone_and_is_rerun_alone(tiny_slurm_runs):
 
     # ---- the cause removed: the plan is that one training, its attacks and what needs every variant
     expected = {"all": 1, "finetune": 1, "finetune_table": 1, "leaderboard": 1, "plots": 1, "transfer_matrix": 1,
-                "robustness_table": 1, "robustness_plots": 1, "comparisons": 1, "provenance": 1,
+                "robustness_table": 1, "robustness_plots": 1, "comparisons": 1, "provenance": 1, "usage": 1,
                 # the fixed variant's attacks (the ensemble surrogate's members were done in run 1)
                 "attack": 1}
     assert runs.plan.returncode == 0, _tail(runs.plan.stdout)

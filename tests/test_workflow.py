@@ -43,7 +43,7 @@ CLASSICAL_FILES = ("metrics.json", "report.csv", "confusion.png", "proba_selecti
 ENSEMBLE_FILES = ("metrics.json", "report.csv", "confusion.png", "proba_evaluation.npy")
 TABLES = ("classical", "finetune", "ensemble", "leaderboard", "comparisons")
 AGGREGATION = {"finetune_table", "ensemble", "ensemble_table", "leaderboard", "plots", "comparisons", "provenance",
-               "effective_config", "all"}
+               "effective_config", "usage", "all"}
 # downstream of every variant too: its attacks, the ensemble surrogate's, and the robustness tables
 ROBUSTNESS_JOBS = {"attack", "transfer_matrix", "robustness_table", "robustness_plots"}
 ROBUSTNESS_TABLES = ("robustness", "transfer", "adversarial_training")
@@ -110,6 +110,7 @@ def expected_job_counts(config) -> dict[str, int]:
         "comparisons": 1,
         "provenance": 1,
         "effective_config": 1,
+        "usage": 1,
         # every variant and the ensemble surrogate: one job each runs all the attacks
         "attack": len(variants(config)) + 1,
         "transfer_matrix": 1,
@@ -242,7 +243,8 @@ def expected_outputs(config) -> list[str]:
     files += [f"results/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md", "html")]
     files += [f"results/config/{name}.{ext}" for name, exts in (("effective_config", ("yaml", "html")),
                                                                 ("provenance", ("csv", "md", "html"))) for ext in exts]
-    files += [f"results/plots/{p}.png" for p in ("variant_accuracy", "factor_effects", "leaderboard")]
+    files += [f"results/plots/{p}.png" for p in ("variant_accuracy", "factor_effects", "leaderboard", "usage")]
+    files += [f"results/tables/{t}.{ext}" for t in ("usage", "usage_by_rule") for ext in ("csv", "md", "html")]
     files += [f"results/plots/curves/{a}.png" for a in config["finetune"]["architectures"]]
     files += [f"results/robustness/{target}/{attack}/{name}" for target in attack_targets(config)
               for attack in config["robustness"]["attacks"]
@@ -501,7 +503,8 @@ def test_forcerun_of_one_variant_plans_only_it_and_the_aggregation(tiny_run, tin
 def _assert_reruns_only(output: str, target: str, config) -> None:
     counts = job_counts(output)
     expected = {"finetune": 1, "finetune_table": 1, "ensemble": len(config["ensemble"]["methods"]),
-                "ensemble_table": 1, "leaderboard": 1, "plots": 1, "comparisons": 1, "provenance": 1, "all": 1,
+                "ensemble_table": 1, "leaderboard": 1, "plots": 1, "comparisons": 1, "provenance": 1, "usage": 1,
+                "all": 1,
                 # the variant's attacks and the ensemble surrogate's
                 "attack": 2, "transfer_matrix": 1, "robustness_table": 1,
                 "robustness_plots": 1}
@@ -565,7 +568,7 @@ def test_a_second_seed_trains_alone_and_the_tables_show_mean_and_spread(tiny_run
     assert sorted(re.findall(r"^Job \d+: Classical model (\S+)$", out(plan), re.M)) == seeded, out(plan)[-3000:]
     assert set(job_counts(out(plan))) == {"finetune", "finetune_table", "train_classical", "classical_table",
                                           "leaderboard", "plots", "comparisons", "provenance", "effective_config",
-                                          "all"}, out(plan)[-3000:]
+                                          "usage", "all"}, out(plan)[-3000:]
 
     run = run_snakemake(work, "-j2", "--resources", "gpu=2", *args, timeout=1200)
     assert run.returncode == 0, out(run)
@@ -598,7 +601,7 @@ def test_a_second_seed_trains_alone_and_the_tables_show_mean_and_spread(tiny_run
     voted = run_snakemake(work, "-j2", "--configfile", *TINY_RUN_CONFIGS, every_seed, timeout=600)
     assert voted.returncode == 0, out(voted)
     assert set(job_counts(out(voted))) == {"ensemble", "ensemble_table", "leaderboard", "plots", "comparisons",
-                                           "provenance", "effective_config", "all"}, out(voted)[-3000:]
+                                           "provenance", "effective_config", "usage", "all"}, out(voted)[-3000:]
     members = [f"finetune/{m}/seed{seed}" for m in config["ensemble"]["members"] for seed in (42, 7)]
     members += [f"classical/{m}" for m in config["ensemble"]["include_classical"]]
     soft = json.loads((work / "results/ensemble/soft_vote/metrics.json").read_text())
@@ -621,7 +624,8 @@ def test_listed_ensemble_seeds_train_only_the_members_and_vote(tiny_run, tiny_co
     members = tiny_config["ensemble"]["members"]
     assert sorted(planned_trainings(out(plan))) == sorted(f"{m}/seed7" for m in members)
     assert set(job_counts(out(plan))) == {"finetune", "ensemble", "ensemble_table", "leaderboard", "plots",
-                                          "comparisons", "provenance", "effective_config", "all"}, out(plan)[-3000:]
+                                          "comparisons", "provenance", "effective_config", "usage", "all"}, \
+        out(plan)[-3000:]
 
 
 @pytest.mark.slow
@@ -694,7 +698,8 @@ def test_a_changed_attack_setting_reruns_the_attacks_and_no_training(tiny_run, t
     assert plan.returncode == 0, out(plan)
     counts = job_counts(out(plan))
     assert counts["attack"] == expected_job_counts(tiny_config)["attack"], out(plan)[-3000:]
-    assert set(counts) <= ROBUSTNESS_JOBS | {"leaderboard", "plots", "effective_config", "model_card", "all"}, \
+    assert set(counts) <= ROBUSTNESS_JOBS | {"leaderboard", "plots", "effective_config", "model_card", "usage",
+                                             "all"}, \
         out(plan)[-3000:]
 
 def test_a_layer_that_does_nothing_stops_the_run_before_any_job(tmp_path, run_snakemake):

@@ -278,3 +278,25 @@ def plot_leaderboard(leaderboard_df: pd.DataFrame, path: str | os.PathLike, chan
         ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="x", alpha=0.3)
     _save(fig, path)
+
+
+def plot_usage(per_rule: pd.DataFrame, path: str | os.PathLike, note: str = "") -> None:
+    """What each rule's jobs cost (`aggregate.usage.usage_per_rule`, without its total row): wall-hours split into
+    the hours that held GPUs and the rest, and the largest peak memory of a job."""
+    df = per_rule[per_rule["rule"] != "total"].iloc[::-1]
+    y = np.arange(len(df))
+    gpu = df["gpu_hours"].to_numpy(dtype=float)
+    held_gpu = np.where(df["gpu_hours"] > 0, df["wall_hours"], 0.0)
+    fig, (hours, memory) = plt.subplots(1, 2, figsize=(10, max(2.5, 0.35 * len(df) + 1.2)), sharey=True)
+    hours.barh(y, df["wall_hours"] - held_gpu, color="tab:blue", label="jobs without GPU: wall-hours")
+    hours.barh(y, held_gpu, left=df["wall_hours"] - held_gpu, color="tab:orange", label="jobs with GPUs: wall-hours")
+    hours.scatter(gpu, y, marker="|", color="black", s=120, zorder=3, label="GPU-hours")
+    hours.set_yticks(y, [f"{rule} ({jobs})" for rule, jobs in zip(df["rule"], df["jobs"], strict=True)], fontsize=8)
+    hours.set_xlabel("hours (all jobs of the rule)")
+    hours.legend(fontsize=8, loc="lower right")
+    memory.barh(y, df["max_rss_mb"] / 1024, color="tab:gray")
+    memory.set_xlabel("largest peak memory of a job (GiB)")
+    for ax in (hours, memory):
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(titled("What the study cost, per rule (jobs)", note))
+    _save(fig, path)
