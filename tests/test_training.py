@@ -13,6 +13,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import copy  # noqa: E402
+import json  # noqa: E402
 import logging  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -138,7 +139,7 @@ class StopAfterEpoch(keras.callbacks.Callback):
 
 
 def run_variant(workdir, strategy, epochs, callbacks=None, augmentation=(), arrays=None, schedules=SCHEDULES,
-                arch=ARCH, training_settings=None, finish=False):
+                arch=ARCH, training_settings=None, finish=False, distribute=None):
     """One training as the finetune job runs it: claim the resume folder, adopt it for this definition."""
     settings = training_settings or training_config(epochs)
     definition = {"arch": arch, "strategy": strategy, "augmentation": list(augmentation), "schedules": schedules,
@@ -147,7 +148,7 @@ def run_variant(workdir, strategy, epochs, callbacks=None, augmentation=(), arra
         folder.adopt(resume.fingerprint(definition, files={}))
         result = training.train_variant(
             arrays if arrays is not None else small_arrays(), **definition, n_classes=N_CLASSES, weights=None,
-            resume=folder, threads=None, extra_callbacks=callbacks,
+            resume=folder, threads=None, extra_callbacks=callbacks, distribute=distribute,
         )
         if finish:  # as the finetune job does once its outputs are written
             folder.keep_finished()
@@ -673,6 +674,54 @@ def test_pretrain_stand_in_saves_weights_build_base_can_load(tmp_path, monkeypat
                                       err_msg=ours.path)
     assert not np.allclose(keras.ops.convert_to_numpy(fresh.get_layer("Conv1").kernel),
                            keras.ops.convert_to_numpy(loaded.get_layer("Conv1").kernel))
+
+
+def test_selection_images_split_evenly_among_devices_with_padding_weighted_zero():
+    x, y = colour_images(3, seed=0)  # 9 images
+    batches = list(pipeline.evaluation_dataset(x, y, batch_size=7, replicas=2).as_numpy_iterator())
+    assert [len(batch[0]) for batch in batches] == [6, 4]  # every batch even: 7 rounded down, 9 padded to 10
+    images, labels, weights = (np.concatenate(part) for part in zip(*batches, strict=True))
+    np.testing.assert_array_equal(images[:9], x)
+    np.testing.assert_array_equal(labels[:9], y)
+    assert weights.tolist() == [1] * 9 + [0]
+    single = list(pipeline.evaluation_dataset(x, y, batch_size=7).as_numpy_iterator())
+    assert [len(batch) for batch in single] == [2, 2] and [len(batch[0]) for batch in single] == [7, 2]
+
+
+TWO_DEVICES = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from tests.test_training import CONFIG, progressive, run_variant, small_arrays, training_config
+mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+arrays = small_arrays(fit_per_class=16)
+histories = [run_variant(f"{sys.argv[1]}/run{index}", progressive(1), 2, arrays=arrays, augmentation=augmentation,
+                         distribute=distribute)[1]
+             for index, (distribute, augmentation) in enumerate([(None, []), (mirrored, []),
+                                                                (mirrored, CONFIG["augmentations"]["pgd"])])]
+print(json.dumps({"replicas": mirrored.num_replicas_in_sync, "losses": [h["loss"].tolist() for h in histories],
+                  "selection": [h["val_accuracy"].tolist() for h in histories]}))
+"""
+
+
+def test_two_devices_share_each_batch_and_train_as_one(tmp_path):
+    """A job with two GPUs (`training.distribution`) trains what one device trains: the same global batch split in
+    two, so the same losses (the head's BatchNormalization synchronised; dropout draws its own masks), and the selection
+    accuracy of all 9 images (padded to an even count, the copy weighted 0). On the CPU split into two logical
+    devices, in a fresh process (devices are fixed when TensorFlow starts): both phases of a two-phase strategy, and
+    adversarial training (its attack runs inside each replica's step)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")]), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run([sys.executable, "-c", TWO_DEVICES, str(tmp_path)], capture_output=True, text=True,
+                            env=env, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    one, two, adversarial = report["losses"]
+    assert report["replicas"] == 2 and len(one) == len(two) == len(adversarial) == 2
+    # the first epoch within 1%; then the replicas' own dropout masks (other random streams) add up
+    assert two[0] == pytest.approx(one[0], rel=0.01) and two[1] == pytest.approx(one[1], rel=0.05)
+    assert {round(accuracy * 9, 4) % 1 for accuracy in report["selection"][1]} == {0}  # of 9 images, not 10
+    assert all(np.isfinite(adversarial)) and adversarial[0] > one[0]  # attacked batches: a higher loss
 
 
 TWO_RUNS = """

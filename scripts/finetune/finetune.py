@@ -10,7 +10,13 @@ from landcover_transfer.finetune.definition import is_same_training, training_re
 from landcover_transfer.finetune.phases import phase_switches
 from landcover_transfer.finetune.resume import claim, take_over
 from landcover_transfer.finetune.tensorboard_log import tensorboard_callbacks
-from landcover_transfer.finetune.training import predict_proba, save_inference_model, train_variant, training_software
+from landcover_transfer.finetune.training import (
+    distribution,
+    predict_proba,
+    save_inference_model,
+    train_variant,
+    training_software,
+)
 from landcover_transfer.reporting.plots import plot_variant_curves
 from landcover_transfer.workflow.atomic_files import atomic_path
 from landcover_transfer.workflow.jobs import data_note, run_script
@@ -30,7 +36,7 @@ def main(snakemake):
         watch = tensorboard_callbacks(snakemake.log.tensorboard, (folder.load_state() or {}).get("history", []))
         model, history, facts = train_variant(
             arrays, **definition, n_classes=len(dataset.class_names), weights=params.weights, resume=folder,
-            threads=snakemake.threads, extra_callbacks=watch,
+            threads=snakemake.threads, extra_callbacks=watch, distribute=distribution(snakemake.resources.gpu),
         )
         result = write_outputs(snakemake, dataset, arrays, model, history, {**facts, "fingerprint": record["sha256"]})
         folder.keep_finished()

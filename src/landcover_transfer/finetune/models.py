@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 import keras
+import tensorflow as tf
 
 from landcover_transfer.workflow.errors import ConfigError, DataError
 
@@ -120,7 +121,9 @@ def build_finetune_model(arch: dict, head: dict, n_classes: int, data_size: int,
     if head.get("dropout_before_dense", 0):
         x = keras.layers.Dropout(head["dropout_before_dense"], name="dropout_gap")(x)
     if arch.get("head_batchnorm", False):
-        x = keras.layers.BatchNormalization(name="head_bn")(x)
+        # several devices sharing each batch (training.distribution): the whole batch's statistics, as on one
+        synchronized = tf.distribute.get_strategy().num_replicas_in_sync > 1
+        x = keras.layers.BatchNormalization(name="head_bn", synchronized=synchronized)(x)
     x = keras.layers.Dense(head["dense_units"], activation="relu", name="dense")(x)
     x = keras.layers.Dropout(head["dropout"], name="dropout")(x)
     # float32 keeps the softmax numerically safe under mixed precision. The logits are a layer of their

@@ -98,9 +98,26 @@ def probe_augmentations(policies: dict[str, list[dict]], seed: int = 0, draws: i
     return problems
 
 
+def evaluation_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, replicas: int = 1) -> tf.data.Dataset:
+    """Batches of (float32 pixels, labels) to evaluate in order. Split among `replicas` devices, every batch must
+    split evenly (Keras fails on uneven ones): the batch size is rounded down to a multiple of the devices and the
+    images are padded to one with copies of the last, weighted 0, so that the accuracy is the images' own (the
+    loss of the last batch is averaged over its copies too: at most replicas - 1 images diluting one batch)."""
+    if replicas == 1:
+        return make_dataset(x, y, batch_size, shuffle=False, seed=0)
+    padding = -len(x) % replicas
+    weights = np.r_[np.ones(len(x)), np.zeros(padding)].astype("float32")
+    x = np.concatenate([x, np.repeat(x[-1:], padding, axis=0)])
+    y = np.concatenate([y, np.repeat(y[-1:], padding)]).astype("int32")
+    ds = tf.data.Dataset.from_tensor_slices((x.astype("float32"), y, weights))
+    return ds.batch(max(replicas, batch_size - batch_size % replicas)).prefetch(tf.data.AUTOTUNE)
+
+
 def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool, seed: int,
-                 augmentation: keras.Sequential | None = None) -> tf.data.Dataset:
-    """Batches of (float32 0..255 pixels, integer labels); augmentation runs on the fly in the pipeline."""
+                 augmentation: keras.Sequential | None = None, replicas: int = 1) -> tf.data.Dataset:
+    """Batches of (float32 0..255 pixels, integer labels); augmentation runs on the fly in the pipeline. Split
+    among `replicas` devices, a last batch of fewer images than devices is dropped (a device given none fails the
+    step): up to replicas - 1 images an epoch, different ones each epoch when shuffled."""
     ds = tf.data.Dataset.from_tensor_slices((x, y.astype("int32")))
     if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
@@ -112,5 +129,7 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool
     # Under op determinism (training.deterministic) tf.data runs a pipeline with random ops serially anyway;
     # asked for parallel maps, it rewrites them and logs an error-level line (E0000 ... use_unbounded_threadpool).
     serial = augmentation is not None and is_op_determinism_enabled()
-    ds = ds.batch(batch_size).map(to_model_input, num_parallel_calls=None if serial else tf.data.AUTOTUNE)
+    drop = 0 < len(x) % batch_size < replicas
+    ds = ds.batch(batch_size, drop_remainder=drop).map(to_model_input,
+                                                       num_parallel_calls=None if serial else tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

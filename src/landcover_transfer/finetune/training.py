@@ -29,7 +29,7 @@ from landcover_transfer.finetune.callbacks import (
 from landcover_transfer.finetune.models import build_finetune_model, set_trainable_blocks
 from landcover_transfer.finetune.optimisation import build_loss, build_optimizer, learning_rate_at
 from landcover_transfer.finetune.phases import phase_plan
-from landcover_transfer.finetune.pipeline import build_augmentation, make_dataset
+from landcover_transfer.finetune.pipeline import build_augmentation, evaluation_dataset, make_dataset
 from landcover_transfer.finetune.resume import ResumeFolder
 from landcover_transfer.workflow.atomic_files import atomic_path
 from landcover_transfer.workflow.config import batch_size_for
@@ -58,6 +58,19 @@ def configure_runtime(training: dict, threads: int | None) -> dict:
     return {"gpu": has_gpu, "mixed_precision": mixed, "jit_compile": resolve(training.get("jit_compile", "auto"))}
 
 
+def distribution(gpus: int) -> tf.distribute.Strategy:
+    """The job's `gpus` GPUs as one `MirroredStrategy`: every batch of `training.batch_size` images (the global
+    batch) is split among them, so they train what one device would (the same batches and learning rates), faster.
+    One GPU or none: TensorFlow's default strategy."""
+    if gpus <= 1:
+        return tf.distribute.get_strategy()
+    devices = [device.name for device in tf.config.list_logical_devices("GPU")]
+    if len(devices) < gpus:
+        raise RuntimeError(f"the job requested {gpus} GPUs and TensorFlow sees {len(devices)} "
+                           f"({', '.join(devices) or 'none'}): check the job's CUDA_VISIBLE_DEVICES and drivers")
+    return tf.distribute.MirroredStrategy(devices[:gpus])
+
+
 def image_size_for(arch: dict, training: dict) -> int:
     """The resolution a base sees: the architecture's own `image_size`, else the training one."""
     return arch.get("image_size", training["image_size"])
@@ -82,13 +95,23 @@ def train_variant(
     resume: ResumeFolder,
     threads: int | None = None,
     extra_callbacks: list | None = None,
+    distribute: tf.distribute.Strategy | None = None,
 ) -> tuple[keras.Model, pd.DataFrame, dict]:
     """Train one variant; returns (best model, history, facts for metrics.json).
 
     `arrays` holds x_fit, y_fit, x_selection, y_selection (see `Splits.arrays`). `resume` is the owned
-    resume folder (`resume.claim`, after `adopt`): training continues after its last finished epoch.
+    resume folder (`resume.claim`, after `adopt`): training continues after its last finished epoch. `distribute`:
+    the devices that share each batch (`distribution`); by default TensorFlow's one device.
     """
     runtime = configure_runtime(training, threads)
+    with (distribute or tf.distribute.get_strategy()).scope():
+        return _train_variant(arrays, arch, strategy, augmentation, training, schedules, head, n_classes, weights,
+                              resume, extra_callbacks or [], runtime)
+
+
+def _train_variant(arrays, arch, strategy, augmentation, training, schedules, head, n_classes, weights, resume,
+                   extra_callbacks, runtime):
+    """train_variant inside its distribution's scope."""
     seed = training["seed"]
     keras.utils.set_random_seed(seed)
     augmentation, adversarial = split_adversarial(augmentation)
@@ -100,17 +123,18 @@ def train_variant(
     inference_view = keras.Model(model.inputs, model.outputs, name=model.name)  # the layers, no optimizer
     state = restore_state(model, resume, plan)
     batch_size = batch_size_for(strategy, training)
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
     datasets = {
         "train": make_dataset(arrays["x_fit"], arrays["y_fit"], batch_size, shuffle=True, seed=seed,
-                              augmentation=build_augmentation(augmentation, seed)),
-        "selection": make_dataset(arrays["x_selection"], arrays["y_selection"], batch_size, shuffle=False, seed=seed),
+                              augmentation=build_augmentation(augmentation, seed), replicas=replicas),
+        "selection": evaluation_dataset(arrays["x_selection"], arrays["y_selection"], batch_size, replicas),
     }
     for number, phase in enumerate(plan):
         trainable_params = compile_phase(model, base, arch, phase, runtime)
         if number < state["phase"]:
             continue
         stopped_early = train_phase(model, phase, datasets, state, resume, training, schedules, inference_view,
-                                    extra_callbacks or [])
+                                    extra_callbacks)
         state.update(phase=number + 1, stopped_by=[*state["stopped_by"], stopped_early])
         if number + 1 < len(plan):
             state["next_epoch"] = plan[number + 1]["start"]
@@ -146,7 +170,8 @@ def compile_phase(model: keras.Model, base: keras.Model, arch: dict, phase: dict
     """Unfreeze the phase's blocks and recompile (Keras reads `trainable` at compile time); returns the
     number of trainable parameters."""
     trainable_layers = set_trainable_blocks(base, arch["blocks"], phase["blocks"])
-    model.compile(optimizer=build_optimizer(phase), loss=build_loss(phase), metrics=["accuracy"],
+    # weighted: the selection images padded for several devices (pipeline.evaluation_dataset) count 0
+    model.compile(optimizer=build_optimizer(phase), loss=build_loss(phase), weighted_metrics=["accuracy"],
                   jit_compile=runtime["jit_compile"])
     trainable_params = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     log.info("phase %d: epochs %d-%d, unfrozen blocks %d (%d layers), %d trainable parameters",
