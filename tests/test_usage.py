@@ -11,6 +11,7 @@ import pytest
 
 from landcover_transfer.aggregate.usage import job_name, read_benchmark, usage_per_job, usage_per_rule
 from tests.conftest import TINY_RUN_CONFIGS
+from tests.test_workflow import job_counts
 
 BENCHMARK_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 
@@ -71,7 +72,7 @@ def test_a_finished_training_without_benchmark_file_is_not_rerun(tiny_run, tmp_p
                "-j1", "--configfile", *map(str, TINY_RUN_CONFIGS)]
     run = subprocess.run(command, capture_output=True, text=True, timeout=300, env=os.environ)
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
-    assert "rule finetune" not in run.stdout + run.stderr and "localrule usage" in run.stdout + run.stderr
+    assert job_counts(run.stdout + run.stderr) == {"usage": 1, "all": 1}, (run.stdout + run.stderr)[-3000:]
     jobs = pd.read_csv(work / "results/tables/usage.csv")
     assert job_name(missing) not in set(jobs["job"])
     assert job_name(missing) in (work / "results/tables/usage_by_rule.md").read_text()
