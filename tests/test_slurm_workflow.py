@@ -26,6 +26,8 @@ removed:
   the `localrules` were not submitted.
 * `test_cancelled_training_resumes_from_last_epoch`: a training job cancelled mid-run (scancel)
   with Snakemake stopped too (SIGTERM) resumes from its last finished epoch on the rerun.
+* `test_requeued_training_resumes_from_last_epoch`: a training job requeued mid-run (as on preemption) resumes
+  from its last finished epoch within the same Snakemake run.
 
 Run: `.venv/bin/pytest -q -m slurm tests/test_slurm_workflow.py -s --durations=5`
 """
@@ -327,56 +329,86 @@ def _epochs_saved(state_path: Path) -> int:
         return 0
 
 
-def test_cancelled_training_resumes_from_last_epoch(slurm_cluster, tmp_path):
-    cluster = slurm_cluster
+def _resume_run(cluster, tmp_path) -> SimpleNamespace:
+    """A working directory, profile and arguments for one training long enough to interrupt."""
     workdir = tmp_path / "wf"
     workdir.mkdir()
     profile = _profile(cluster, tmp_path / "profile")
     override = tmp_path / "resume.yaml"
     override.write_text(yaml.safe_dump({
         # more and larger images than tiny.yaml (the model resizes 32 -> 96 px), so that an epoch
-        # takes seconds (measured ~0.5 s at tiny.yaml's size): the cancel lands mid-training
+        # takes seconds (measured ~0.5 s at tiny.yaml's size): the interruption lands mid-training
         "data": {"synthetic": {"train_per_class": 120}},
         "finetune": {"strategies": ["last_block"], "augmentations": ["none"]},
         # patience above the epoch count: the run must not stop early
         "training": {"epochs": EPOCHS, "image_size": 96, "early_stopping": {"patience": EPOCHS + 1}},
         "ensemble": {"members": "best_per_architecture"},
     }))
-    target = "all_finetune"  # the fine-tuning branch only: synthetic_dataset, make_splits, finetune, finetune_table
-    args = _args(cluster, profile, workdir, [TINY, override])
-    resume_state = workdir / "results/finetune" / RESUME_V / ".resume/state.json"
-    job_log = workdir / "logs/finetune" / f"{RESUME_V}.log"
+    folder = workdir / "results/finetune" / RESUME_V
+    return SimpleNamespace(
+        workdir=workdir, args=_args(cluster, profile, workdir, [TINY, override]), folder=folder,
+        state=folder / ".resume/state.json", log=workdir / "logs/finetune" / f"{RESUME_V}.log",
+        # the fine-tuning branch only: synthetic_dataset, make_splits, finetune, finetune_table
+        target="all_finetune")
 
-    # ---- run 1, interrupted. --retries 0: Snakemake must not resubmit the cancelled job itself
-    # before it is stopped (with retries that resubmission would resume the same way).
+
+def _start_and_wait_for_epochs(cluster, run, out_path: Path, epochs: int = 2):
+    """Snakemake started on the training (--retries 0: Snakemake must not resubmit an interrupted job itself);
+    returns (its process, the running SLURM job) once `epochs` epochs are saved."""
     seen = {r.job_id for r in cluster.job_records()}
-    out_path = tmp_path / "run1.out"
-    t0 = time.monotonic()
     with open(out_path, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "snakemake", *args, "--retries", "0", target],
-            cwd=workdir, env=_env(cluster), stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", "snakemake", *run.args, "--retries", "0", run.target],
+            cwd=run.workdir, env=_env(cluster), stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
+    deadline = time.monotonic() + 900
+    while _epochs_saved(run.state) < epochs:
+        if proc.poll() is not None:
+            pytest.fail(f"snakemake exited (rc={proc.returncode}) before {epochs} epochs were logged:\n"
+                        f"{_tail(out_path.read_text())}")
+        if time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail(f"no {epochs} epochs in {run.state} after 900 s:\n{_tail(out_path.read_text())}")
+        time.sleep(0.2)
+    running = [r for r in _new_records(cluster, seen) if r.rule == "finetune" and r.state == "RUNNING"]
+    assert len(running) == 1, f"expected one running finetune job: {running}"
+    assert _wildcards(running[0]) == _variant_key(RESUME_V)
+    return proc, running[0]
+
+
+def _assert_resumed_after(run, epochs_done: int) -> None:
+    """The training's last attempt began after the `epochs_done` finished epochs and trained each later one once;
+    its outputs are those of an uninterrupted run."""
+    epochs = _epochs_in_log(run.log)
+    print(f"  epochs finished before the interruption: {epochs_done}; last attempt's epochs: {epochs}")
+    assert epochs, run.log.read_text(errors="replace")[-3000:]
+    assert all(total == EPOCHS for _, total in epochs)
+    # The state file is replaced atomically after an epoch's files are written: the rerun starts
+    # exactly after the last recorded epoch (log epochs are 1-based).
+    first_epoch = epochs[0][0]
+    assert first_epoch == epochs_done + 1, (
+        f"the rerun started at epoch {first_epoch} after {epochs_done} finished ones: not resumed")
+    assert [n for n, _ in epochs] == list(range(first_epoch, EPOCHS + 1)), (
+        f"the rerun should train every epoch from where it resumed to the end, once: {epochs}")
+    history = pd.read_csv(run.folder / "history.csv")
+    assert history["epoch"].tolist() == list(range(EPOCHS)), history
+    metrics = json.loads((run.folder / "metrics.json").read_text())
+    assert metrics["epochs_run"] == EPOCHS, metrics
+    assert not list(run.state.parent.glob("epoch*")), "epoch state left behind after success"
+
+
+def test_cancelled_training_resumes_from_last_epoch(slurm_cluster, tmp_path):
+    cluster = slurm_cluster
+    run = _resume_run(cluster, tmp_path)
+    args, workdir = run.args, run.workdir
+
+    # ---- run 1, interrupted: the job cancelled, then Snakemake stopped too, as if the login session had gone
+    out_path = tmp_path / "run1.out"
+    t0 = time.monotonic()
+    proc, job = _start_and_wait_for_epochs(cluster, run, out_path)
     try:
-        deadline = time.monotonic() + 900
-        job = None
-        while True:
-            rows = _epochs_saved(resume_state)
-            if rows >= 2:
-                break
-            if proc.poll() is not None:
-                pytest.fail(f"snakemake exited (rc={proc.returncode}) before 2 epochs were logged:\n"
-                            f"{_tail(out_path.read_text())}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"no 2 epochs in {resume_state} after 900 s:\n{_tail(out_path.read_text())}")
-            time.sleep(0.2)
-        running = [r for r in _new_records(cluster, seen) if r.rule == "finetune" and r.state == "RUNNING"]
-        assert len(running) == 1, f"expected one running finetune job: {running}"
-        job = running[0]
-        assert _wildcards(job) == _variant_key(RESUME_V)
         cluster.run("scancel", job.job_id)
-        print(f"  scancel {job.job_id} after {rows} epochs logged, {time.monotonic() - t0:.1f} s into run 1")
-        # then stop Snakemake itself, as if the login session had gone
+        print(f"  scancel {job.job_id} after {_epochs_saved(run.state)} epochs, {time.monotonic() - t0:.1f} s in")
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=90)
@@ -399,12 +431,12 @@ def test_cancelled_training_resumes_from_last_epoch(slurm_cluster, tmp_path):
             break
         time.sleep(0.5)
     assert state == "CANCELLED", f"job {job.job_id}: {state}"
-    epochs_done = _epochs_saved(resume_state)
+    epochs_done = _epochs_saved(run.state)
     assert 2 <= epochs_done < EPOCHS, (
         f"{epochs_done} epochs finished before the cancel took effect: the training is too fast "
         f"for this test (raise data.synthetic.train_per_class)\n{_tail(first_out)}")
-    assert not (workdir / "results/finetune" / RESUME_V / "metrics.json").exists()
-    assert json.loads(resume_state.read_text())["next_epoch"] == epochs_done
+    assert not (run.folder / "metrics.json").exists()
+    assert json.loads(run.state.read_text())["next_epoch"] == epochs_done
 
     # a Snakemake killed without its cleanup leaves a lock: --unlock, as the profile's comment says
     locks = workdir / ".snakemake/locks"
@@ -415,25 +447,38 @@ def test_cancelled_training_resumes_from_last_epoch(slurm_cluster, tmp_path):
 
     # ---- run 2: the training continues after the last finished epoch
     seen = {r.job_id for r in cluster.job_records()}
-    second = _run(cluster, [*args, "--rerun-incomplete", target], workdir, "run 2 (resume)", timeout=900)
+    second = _run(cluster, [*args, "--rerun-incomplete", run.target], workdir, "run 2 (resume)", timeout=900)
     assert second.returncode == 0, _tail(second.stdout)
     new = _new_records(cluster, seen)
     assert [(r.rule, r.state) for r in new] == [("finetune", "COMPLETED")], new
+    _assert_resumed_after(run, epochs_done)
 
-    epochs = _epochs_in_log(job_log)
-    print(f"  epochs finished before the cancel: {epochs_done}; rerun log epochs: {epochs}")
-    assert epochs, job_log.read_text(errors="replace")[-3000:]
-    assert all(total == EPOCHS for _, total in epochs)
-    # The state file is replaced atomically after an epoch's files are written: the rerun starts
-    # exactly after the last recorded epoch (log epochs are 1-based).
-    first_epoch = epochs[0][0]
-    assert first_epoch == epochs_done + 1, (
-        f"the rerun started at epoch {first_epoch} after {epochs_done} finished ones: not resumed")
-    assert [n for n, _ in epochs] == list(range(first_epoch, EPOCHS + 1)), (
-        f"the rerun should train every epoch from where it resumed to the end, once: {epochs}")
 
-    history = pd.read_csv(workdir / "results/finetune" / RESUME_V / "history.csv")
-    assert history["epoch"].tolist() == list(range(EPOCHS)), history
-    metrics = json.loads((workdir / "results/finetune" / RESUME_V / "metrics.json").read_text())
-    assert metrics["epochs_run"] == EPOCHS, metrics
-    assert not list(resume_state.parent.glob("epoch*")), "epoch state left behind after success"
+def test_requeued_training_resumes_from_last_epoch(slurm_cluster, tmp_path):
+    """A preempted training (SLURM requeues the job: the profile's `slurm-requeue: true` submits with --requeue;
+    here `scontrol requeue`) goes on in the same Snakemake run, from its last finished epoch."""
+    cluster = slurm_cluster
+    run = _resume_run(cluster, tmp_path)
+    out_path = tmp_path / "run.out"
+    proc, job = _start_and_wait_for_epochs(cluster, run, out_path)
+    try:
+        assert job.fields.get("Requeue") == "1", job.fields  # submitted with --requeue
+        cluster.run("scontrol", "requeue", job.job_id)
+        deadline = time.monotonic() + 60
+        while next(r.state for r in cluster.job_records([job.job_id])) in ("RUNNING", "COMPLETING"):
+            assert time.monotonic() < deadline, f"job {job.job_id} still running 60 s after its requeue"
+            time.sleep(0.2)
+        # the first attempt has stopped; the next one starts TensorFlow for seconds before any epoch
+        epochs_done = _epochs_saved(run.state)
+        print(f"  scontrol requeue {job.job_id} after {epochs_done} epochs")
+        proc.wait(timeout=900)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    output = out_path.read_text(errors="replace")
+    assert proc.returncode == 0, _tail(output)
+    record = next(iter(cluster.job_records([job.job_id])))
+    assert record.state == "COMPLETED" and int(record.fields.get("Restarts", 0)) == 1, record.fields
+    assert 2 <= epochs_done < EPOCHS, f"{epochs_done} epochs before the requeue took effect\n{_tail(output)}"
+    _assert_resumed_after(run, epochs_done)
