@@ -224,6 +224,9 @@ def test_snakemake_reports_an_unknown_architecture_without_a_traceback(tmp_path,
 # --- one short line per problem (validate_config), not Snakemake's schema dump ---------------------
 
 SHORT_MESSAGES = [
+    # a name becomes a folder and a wildcard (rules/common.smk GRID_NAME)
+    ({"augmentations": {"flips/rotations": []}},
+     "augmentations: 'flips/rotations' does not match '^[A-Za-z0-9_][A-Za-z0-9_.+-]*$'"),
     ({"trainig": {"epochs": 3}}, "unknown config key 'trainig': did you mean 'training'?"),
     ({"training": {"epoch": 3}}, "unknown config key 'training.epoch': did you mean 'training.epochs'?"),
     ({"architectures": {"vgg16": {"weight": "w.h5"}}},
