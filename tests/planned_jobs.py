@@ -30,9 +30,11 @@ def _plain(value):
         return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(item) for item in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if isinstance(value, str):
+        return value.replace(str(REPO), "<repository>")  # the same snapshot from any clone
+    if value is None or isinstance(value, (bool, int, float)):
         return value
-    return str(value)
+    return _plain(str(value))
 
 
 def planned_jobs(configfiles: list[Path], workdir: Path) -> list[dict]:
