@@ -23,7 +23,7 @@ removed:
   training (and its attacks), then the aggregation runs.
 * `test_tiny_config_through_slurm_profile`: every output of the tiny config; GPU rules asked for and got a GPU
   on the gpu partition with the profile's resources (which win over the tiny config's), CPU rules did not;
-  the `localrules` were not submitted; the classical models went as one group job (10 sbatch calls, not 13).
+  the `localrules` were not submitted.
 * `test_cancelled_training_resumes_from_last_epoch`: a training job cancelled mid-run (scancel)
   with Snakemake stopped too (SIGTERM) resumes from its last finished epoch on the rerun.
 * `test_requeued_training_resumes_from_last_epoch`: a training job requeued mid-run (as on preemption) resumes
@@ -77,7 +77,6 @@ UNPLANNED_HERE = {"model_card", "evaluate_scene"}  # the SLURM grid exports no v
 # config.yaml's, which the tiny config keeps)
 GPU_RULES = {"finetune", "extract_features", "attack"}
 CPU_RULES = {"synthetic_dataset", "train_classical", "transfer_matrix"}
-CLASSICAL_GROUP = "classical_train_classical"  # the profile's group of every train_classical job: one sbatch
 RESOURCE_KIND = {"finetune": "finetune", "extract_features": "features", "attack": "attack"}  # config `resources`
 
 
@@ -282,9 +281,8 @@ def test_tiny_config_through_slurm_profile(tiny_slurm_runs):
     records = runs.first_records + runs.second_records
     by_rule = runs.cluster.jobs_by_rule(records)
     print("  SLURM jobs:", {rule: len(rs) for rule, rs in sorted(by_rule.items())})
-    # only the heavy rules were submitted: no localrule, and not the target rule `all`; the classical models as one
-    # group job (the profile's `groups`): one sbatch fewer per model but one
-    assert set(by_rule) == GPU_RULES | CPU_RULES - {"train_classical"} | {CLASSICAL_GROUP}, records
+    # only the heavy rules were submitted: no localrule, and not the target rule `all`
+    assert set(by_rule) == GPU_RULES | CPU_RULES, records
     assert not (LOCAL_RULES | {"all"}) & set(by_rule)
     # ... yet they ran (rule messages replace "localrule X:" blocks)
     stats = Counter(parse_job_stats(runs.first.stdout)) + Counter(parse_job_stats(runs.second.stdout))
@@ -293,8 +291,7 @@ def test_tiny_config_through_slurm_profile(tiny_slurm_runs):
     assert [_wildcards(r) for r in records if r.state != "COMPLETED"] == [_variant_key(BROKEN_V)], records
     assert sorted(_wildcards(r) for r in by_rule["finetune"] if r.state == "COMPLETED") == sorted(
         map(_variant_key, variants))
-    assert len(by_rule[CLASSICAL_GROUP]) == 1 and len(classical) > 1  # one sbatch for all the models
-    print(f"  sbatch calls: {len(records)}; one per job would be {len(records) - 1 + len(classical)}")
+    assert len(by_rule["train_classical"]) == len(classical)
 
     # GPU rules: gpu partition (the plugin's choice for a GPU request), one GPU requested (--gpus=1) and allocated
     # (the GRES slurmd turns into CUDA_VISIBLE_DEVICES; tests/test_slurm_profile.py checks the variable itself);
@@ -310,17 +307,13 @@ def test_tiny_config_through_slurm_profile(tiny_slurm_runs):
             assert r.time_limit == f"00:{wanted['runtime']:02d}:00", r
 
     # CPU rules: cpu partition, no GPU; mem from the rule (tiny config: 2000) or default-resources (4000)
-    for rule in CPU_RULES - {"train_classical"} | {CLASSICAL_GROUP}:
+    for rule in CPU_RULES:
         for r in by_rule[rule]:
             assert r.partition == runs.cluster.cpu_partition, r
             assert r.requested_gpus == 0 and r.allocated_gpus == 0, r.fields
             assert not r.fields.get("CpusPerTres"), r.fields
     assert [r.mem_mb for r in by_rule["synthetic_dataset"]] == [4000]
-    # the group: its members' threads and memory added up (they may run side by side in it), the longest wall time
-    group = by_rule[CLASSICAL_GROUP][0]
-    assert group.mem_mb == len(classical) * config["resources"]["classical"]["mem_mb"], group
-    assert group.cpus == len(classical) * config["resources"]["classical"]["threads"], group
-    assert group.time_limit == f"00:{config['resources']['classical']['runtime']:02d}:00", group
+    assert {r.mem_mb for r in by_rule["train_classical"]} == {config["resources"]["classical"]["mem_mb"]}
 
 
 # ------------------------------------------------------------------ 3. resume after a cancelled job
